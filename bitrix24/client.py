@@ -1,0 +1,436 @@
+"""HTTP client for one Bitrix24 portal: throttle, retries, operating-time pauses, redaction.
+
+All traffic goes through `Bitrix24Client.call` (one method) or `Bitrix24Client.batch` (up to 50
+commands in one HTTP request). Both send POST with a JSON body and return the parsed envelope.
+
+Error semantics (decided on the Bitrix `error` code first, HTTP status second):
+
+* retried with backoff, within `max_retry_seconds` in total: 503 / QUERY_LIMIT_EXCEEDED, any other
+  5xx, bodies that are not JSON (HTML error pages, truncated JSON), connection errors and timeouts;
+* waited out: 429 / OPERATION_TIME_LIMIT, and any answer whose `time.operating` is above
+  `operating_time_threshold` — the method pauses until `operating_reset_at`, other methods go on;
+* raised at once with a message naming the fix: authentication errors (AuthError), missing scopes
+  (ScopeError), unknown methods (MethodNotFoundError) and every other Bitrix error (ApiError).
+
+The retry loop is ours rather than tenacity's (which `dlt.sources.helpers.requests.Client` wraps)
+because Bitrix needs it: retries are bounded by time, not attempts; a 429 waits for a reset time
+taken from an earlier answer; a 200 with an HTML body must be retried; and every attempt has to pass
+the shared throttle. The transport is dlt's `requests` session (timeouts, User-Agent).
+
+The webhook code never leaves this module: URLs are not logged, exceptions are re-raised with the
+code replaced by `***`, and a logging filter scrubs it from urllib3's debug lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+import pendulum
+import requests as _requests
+from dlt.common import json
+from dlt.sources.helpers.requests import Session
+
+from .config import Webhook, parse_webhook_url
+from .errors import (
+    ApiError,
+    AuthError,
+    MethodNotFoundError,
+    RetryBudgetExceeded,
+    ScopeError,
+)
+from .throttle import LeakyBucket
+
+logger = logging.getLogger("bitrix24")
+
+AUTH_ERRORS = {
+    "NO_AUTH_FOUND": "the request carried no webhook credentials",
+    "INVALID_CREDENTIALS": "the webhook code or user id is wrong, or the webhook was deleted,"
+    " deactivated or has expired",
+    "INVALID_REQUEST": "the portal refused the request (webhooks need https://)",
+    "expired_token": "the access token has expired",
+    "ACCESS_DENIED_SUBSCRIPTION": "the portal has no paid plan that allows REST access",
+    "OVERLOAD_LIMIT": "Bitrix24 support has blocked REST access for this webhook because of overload",
+    "PORTAL_DELETED": "the portal was deleted or is closed",
+}
+AUTH_FIX = (
+    " Create a new inbound webhook in Bitrix24 (Developer resources > Other > Inbound webhook) and"
+    " put its URL in sources.bitrix24.webhook_url."
+)
+RETRY_CODES = {"QUERY_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER", "ERROR_CORE"}
+
+
+class _Transient(Exception):
+    """An attempt failed in a way worth retrying."""
+
+    def __init__(self, why: str, wait: Optional[float] = None, penalize: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.wait = wait
+        self.penalize = penalize
+
+
+class _Redactor(logging.Filter):
+    """Logging filter that replaces secrets in a record's message and arguments."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set = set()
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            try:
+                message = record.getMessage()
+            except Exception:
+                return True
+            scrubbed = self.scrub(message)
+            if scrubbed != message:
+                record.msg, record.args = scrubbed, None
+        return True
+
+
+REDACTOR = _Redactor()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests", "bitrix24"):
+    logging.getLogger(_name).addFilter(REDACTOR)
+
+
+class ClientStats:
+    """Counters for the run summary and for tests (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.http_requests: Counter = Counter()  # by top-level method ("batch" for batches)
+        self.commands: Counter = Counter()  # API method executions, direct or inside a batch
+        self.retries: Counter = Counter()  # by reason
+        self.throttle_wait = 0.0
+        self.limit_wait = 0.0  # operating-time pauses and 429 waits
+        self.retry_wait = 0.0
+
+    def add(self, **kw: Any) -> None:
+        with self._lock:
+            for key, value in kw.items():
+                setattr(self, key, getattr(self, key) + value)
+
+    def count(self, http_method: str, commands: Iterable[str], retry: Optional[str] = None) -> None:
+        with self._lock:
+            self.http_requests[http_method] += 1
+            self.commands.update(commands)
+            if retry:
+                self.retries[retry] += 1
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.http_requests.values())
+
+
+def _method_of(command: str) -> str:
+    return command.split("?", 1)[0].strip().lower()
+
+
+_LATEST: "list[Bitrix24Client]" = []
+
+
+def latest_client() -> "Optional[Bitrix24Client]":
+    """The client of the most recently built source (for run summaries: requests, waits)."""
+    return _LATEST[-1] if _LATEST else None
+
+
+class Bitrix24Client:
+    """One portal, one throttle, any number of threads."""
+
+    def __init__(
+        self,
+        webhook_url: str | Webhook,
+        *,
+        requests_per_second: float = 2.0,
+        request_burst: int = 50,
+        operating_time_threshold: float = 200.0,
+        max_retry_seconds: float = 900.0,
+        request_timeout: float = 120.0,
+        sleep=time.sleep,
+    ) -> None:
+        self.webhook = webhook_url if isinstance(webhook_url, Webhook) else parse_webhook_url(webhook_url)
+        REDACTOR.secrets.add(self.webhook.code)
+        self.bucket = LeakyBucket(requests_per_second, request_burst)
+        self.operating_time_threshold = float(operating_time_threshold)
+        self.max_retry_seconds = float(max_retry_seconds)
+        self.request_timeout = request_timeout
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._blocked_until: Dict[str, float] = {}  # method -> time.monotonic() when usable again
+        self._reset_at: Dict[str, float] = {}  # method -> seconds from last answer to its reset
+        self._clock: Optional[Tuple[float, float, str]] = None  # (portal_ts, monotonic, offset)
+        self._cache: Dict[Any, Any] = {}
+        self._cache_locks: Dict[Any, threading.Lock] = {}
+        _LATEST[:] = [self]
+
+    def __repr__(self) -> str:
+        return f"Bitrix24Client({self.webhook!r})"
+
+    # ------------------------------------------------------------------ transport
+
+    @property
+    def _session(self) -> Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = Session(timeout=self.request_timeout, raise_for_status=False)
+        return session
+
+    def call(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """Call one method; returns the whole envelope (`result`, `next`, `total`, `time`)."""
+        return self._request(method, dict(params or {}), [method.lower()])
+
+    def batch(self, commands: Mapping[str, str], halt: bool = False) -> Dict[str, Any]:
+        """Run up to 50 `method?query` commands in one request.
+
+        Returns {"result": {...}, "result_error": {...}, "result_total": {...},
+        "result_next": {...}, "result_time": {...}} with PHP's `[]` turned into `{}`.
+        """
+        if not commands:
+            return {"result": {}, "result_error": {}, "result_total": {}, "result_next": {}, "result_time": {}}
+        if len(commands) > 50:
+            raise ValueError("a Bitrix24 batch holds at most 50 commands")
+        envelope = self._request(
+            "batch",
+            {"halt": 1 if halt else 0, "cmd": dict(commands)},
+            [_method_of(c) for c in commands.values()],
+        )
+        body = envelope.get("result") or {}
+        out = {}
+        for part in ("result", "result_error", "result_total", "result_next", "result_time"):
+            value = body.get(part) if isinstance(body, dict) else None
+            if isinstance(value, list):  # PHP serialises an empty map, or keys 0..n-1, as a list
+                value = {str(i): v for i, v in enumerate(value)}
+            out[part] = value or {}
+        for key, timing in out["result_time"].items():
+            cmd = commands.get(key)
+            if cmd is not None and isinstance(timing, dict):
+                self._note_timing(_method_of(cmd), timing)
+        return out
+
+    def _request(self, method: str, params: Dict[str, Any], methods: List[str]) -> Dict[str, Any]:
+        url = self.webhook.base_url + method
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            self._wait_for_methods(methods)
+            self.stats.add(throttle_wait=self.bucket.acquire())
+            try:
+                envelope = self._attempt(url, method, params, methods, attempt)
+            except _Transient as fault:
+                if fault.penalize:
+                    self.bucket.penalize()
+                wait = fault.wait if fault.wait is not None else min(30.0, 0.5 * 2 ** (attempt - 1))
+                wait *= 1.0 + random.random() * 0.1
+                elapsed = time.monotonic() - started
+                if elapsed + wait > self.max_retry_seconds:
+                    raise RetryBudgetExceeded(
+                        f"Bitrix24 call {method} kept failing for {elapsed:.0f}s ({attempt} attempts;"
+                        f" last: {fault.why}); giving up after max_retry_seconds="
+                        f"{self.max_retry_seconds:g}. Rows loaded so far are kept and the next run"
+                        " resumes from the saved incremental state."
+                    ) from None
+                logger.info("%s: %s; retrying in %.1fs (attempt %d)", method, fault.why, wait, attempt)
+                self.stats.add(retry_wait=wait)
+                self._sleep(wait)
+                continue
+            return envelope
+
+    def _attempt(
+        self, url: str, method: str, params: Dict[str, Any], methods: List[str], attempt: int
+    ) -> Dict[str, Any]:
+        retry_reason = None if attempt == 1 else "retry"
+        self.stats.count(method, methods, retry_reason)
+        try:
+            resp = self._session.post(url, data=json.dumpb(params), headers={"Content-Type": "application/json"})
+            status, content = resp.status_code, resp.content
+        except _requests.RequestException as exc:
+            raise _Transient(f"network error ({type(exc).__name__})") from None
+        if status in (301, 302, 307, 308):
+            location = REDACTOR.scrub(resp.headers.get("Location", ""))
+            raise AuthError(
+                f"The portal {self.webhook.host} answered with a redirect to {location or 'another address'}:"
+                " it was probably renamed. Put the webhook URL with the new address in"
+                " sources.bitrix24.webhook_url."
+            )
+        try:
+            body = json.loads(content) if content else None
+        except Exception:
+            body = None
+        if not isinstance(body, dict):
+            kind = "an HTML page" if content.lstrip()[:1] == b"<" else "a body that is not valid JSON"
+            if status >= 500 or status == 200 or status == 429:
+                raise _Transient(f"HTTP {status} with {kind}", penalize=status == 503)
+            raise ApiError(
+                f"{self.webhook.host} answered {method} with HTTP {status} and {kind}; the URL in"
+                " sources.bitrix24.webhook_url does not look like a Bitrix24 REST endpoint.",
+                method=method,
+            )
+        if "error" in body and "result" not in body:
+            self._raise_error(method, status, body)
+        if status >= 500:
+            raise _Transient(f"HTTP {status}")
+        timing = body.get("time")
+        if isinstance(timing, dict):
+            self._note_clock(timing)
+            if method != "batch":
+                self._note_timing(method.lower(), timing)
+        return body
+
+    def _raise_error(self, method: str, status: int, body: Dict[str, Any]) -> None:
+        code = str(body.get("error") or "")
+        description = REDACTOR.scrub(str(body.get("error_description") or ""))
+        if code == "QUERY_LIMIT_EXCEEDED" or status == 503:
+            raise _Transient(f"{code or 'HTTP 503'} (portal request-rate limit)", penalize=True)
+        if code == "OPERATION_TIME_LIMIT" or status == 429:
+            raise _Transient(f"{code or 'HTTP 429'} on {method}", wait=self._operating_wait(method, blocked=True))
+        if code in RETRY_CODES or status >= 500 and code not in AUTH_ERRORS:
+            raise _Transient(f"{code or 'error'} (HTTP {status})")
+        if code == "ACCESS_DENIED" and ("subscription" in description.lower() or "commercial" in description.lower()):
+            code = "ACCESS_DENIED_SUBSCRIPTION"
+        if code in AUTH_ERRORS:
+            raise AuthError(
+                f"Bitrix24 portal {self.webhook.host} rejected the webhook: {AUTH_ERRORS[code]}"
+                f" ({code}: {description}).{AUTH_FIX}"
+            )
+        if code == "insufficient_scope":
+            raise ScopeError(
+                f"The webhook may not call {method}: it lacks the scope this method needs. Edit the"
+                " inbound webhook in Bitrix24 and tick the scope, or leave the stream out.",
+                method=method,
+            )
+        if code == "ERROR_METHOD_NOT_FOUND":
+            raise MethodNotFoundError(
+                f"Portal {self.webhook.host} does not know the method {method} (it may be switched off"
+                " on this portal, or the webhook URL is missing its user id segment).",
+                method=method,
+            )
+        raise ApiError(
+            f"Bitrix24 {method} failed: {code or 'error'} {description} (HTTP {status})",
+            code=code,
+            description=description,
+            method=method,
+        )
+
+    # ------------------------------------------------------------------ limits and clock
+
+    def _note_clock(self, timing: Mapping[str, Any]) -> None:
+        finish = timing.get("finish", timing.get("start"))
+        if not isinstance(finish, (int, float)):
+            return
+        stamp = timing.get("date_finish") or timing.get("date_start") or ""
+        offset = stamp[19:] if isinstance(stamp, str) and len(stamp) >= 25 else "+00:00"
+        with self._lock:
+            self._clock = (float(finish), time.monotonic(), offset)
+
+    def _note_timing(self, method: str, timing: Mapping[str, Any]) -> None:
+        operating = timing.get("operating")
+        reset_at = timing.get("operating_reset_at")
+        finish = timing.get("finish", timing.get("start"))
+        if isinstance(reset_at, (int, float)) and isinstance(finish, (int, float)):
+            with self._lock:
+                self._reset_at[method] = (max(0.0, float(reset_at) - float(finish)), time.monotonic())
+        if isinstance(operating, (int, float)) and operating > self.operating_time_threshold:
+            wait = self._operating_wait(method)
+            with self._lock:
+                self._blocked_until[method] = time.monotonic() + wait
+            logger.warning(
+                "%s has used %.0fs of Bitrix24 operating time in the last 10 minutes (threshold %gs);"
+                " pausing this method for %.0fs until the portal's window resets",
+                method,
+                operating,
+                self.operating_time_threshold,
+                wait,
+            )
+
+    def _operating_wait(self, method: str, blocked: bool = False) -> float:
+        """Seconds until the method's operating window frees up (60s if unknown)."""
+        with self._lock:
+            known = self._reset_at.get(method)
+        if known:
+            seconds, at = known
+            left = seconds - (time.monotonic() - at)
+            if left > 0:
+                return left + 1.0
+        return 60.0 if blocked else 0.0
+
+    def _wait_for_methods(self, methods: Iterable[str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            until = max((self._blocked_until.get(m, 0.0) for m in set(methods)), default=0.0)
+        if until > now:
+            self.stats.add(limit_wait=until - now)
+            self._sleep(until - now)
+
+    def pause_method(self, method: str) -> None:
+        """A command of `method` hit the operating-time limit inside a batch: pause the method."""
+        wait = self._operating_wait(method, blocked=True)
+        with self._lock:
+            self._blocked_until[method] = max(self._blocked_until.get(method, 0.0), time.monotonic() + wait)
+        logger.warning("%s is over the Bitrix24 operating-time limit; pausing it for %.0fs", method, wait)
+
+    def raise_command_error(self, method: str, error: Mapping[str, Any]) -> None:
+        """Raise the error a failed batch command deserves (never a retry)."""
+        try:
+            self._raise_error(method, 400, dict(error))
+        except _Transient as fault:
+            raise ApiError(
+                f"Bitrix24 {method} kept failing inside a batch: {fault.why}", method=method
+            ) from None
+
+    def portal_now(self) -> pendulum.DateTime:
+        """The portal's clock now (from the last answer), in the portal's UTC offset."""
+        with self._lock:
+            clock = self._clock
+        if clock is None:
+            self.call("server.time")
+            with self._lock:
+                clock = self._clock
+        if clock is None:  # the portal sends no timing at all: fall back to ours
+            return pendulum.now("UTC")
+        portal_ts, at, offset = clock
+        sign = -1 if offset.startswith("-") else 1
+        try:
+            minutes = sign * (int(offset[1:3]) * 60 + int(offset[4:6]))
+        except ValueError:
+            minutes = 0
+        tz = pendulum.FixedTimezone(minutes * 60)
+        return pendulum.from_timestamp(portal_ts + (time.monotonic() - at), tz=tz)
+
+    # ------------------------------------------------------------------ per-run cache
+
+    def cached(self, key: Any, produce) -> Any:
+        """Compute `produce()` once per client (i.e. once per run) for `key`, thread-safely."""
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            lock = self._cache_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+            value = produce()
+            with self._lock:
+                self._cache[key] = value
+            return value
+
+    def is_cached(self, key: Any) -> bool:
+        with self._lock:
+            return key in self._cache
+
+    def remember(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._cache.setdefault(key, value)

@@ -1,0 +1,210 @@
+"""Validation of the source's configuration.
+
+Each check runs before any request and raises `ConfigurationError` naming the key
+(`sources.bitrix24.<key>`) and the form expected. No message ever echoes the webhook code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+from urllib.parse import urlsplit
+
+import pendulum
+
+from .errors import ConfigurationError
+
+KEY = "sources.bitrix24"
+WEBHOOK_FORM = "https://<portal>.bitrix24.<tld>/rest/<user id>/<webhook code>/"
+_PATH_RE = re.compile(r"^/rest/(\d+)/([A-Za-z0-9_]+)/?$")
+SYNC_TYPES = ("incremental", "full_table")
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A parsed inbound webhook. `repr` hides the code."""
+
+    base_url: str  # always ends with "/"
+    host: str
+    user_id: int
+    code: str
+
+    def __repr__(self) -> str:
+        return f"Webhook(host={self.host!r}, user_id={self.user_id}, code=***)"
+
+    @property
+    def redacted(self) -> str:
+        return self.base_url.replace(self.code, "***")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_webhook_url(url: Any) -> Webhook:
+    """Parse and check an inbound webhook URL (`https://PORTAL/rest/USER_ID/CODE/`)."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(
+            f"{KEY}.webhook_url is not set. Create an inbound webhook in Bitrix24 (Developer resources"
+            f" > Other > Inbound webhook) and put its URL, of the form {WEBHOOK_FORM}, in"
+            " .dlt/secrets.toml under [sources.bitrix24] or in the environment variable"
+            " SOURCES__BITRIX24__WEBHOOK_URL."
+        )
+    url = url.strip()
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError(
+            f"{KEY}.webhook_url is not a URL of the form {WEBHOOK_FORM} (it has no https:// scheme"
+            " or no host)."
+        )
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigurationError(
+            f"{KEY}.webhook_url uses plain http:// for {host}; Bitrix24 webhooks only work over"
+            " https://. Use the URL exactly as Bitrix24 shows it, starting with https://."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"{KEY}.webhook_url must not carry a query string or fragment; expected {WEBHOOK_FORM}."
+        )
+    match = _PATH_RE.match(parts.path)
+    if not match:
+        hint = ""
+        if re.search(r"/rest/[^/]+/[^/]+/[a-z]+\.[a-z.]+", parts.path):
+            hint = " It looks like a method name was left at the end: remove it."
+        elif re.match(r"^/rest/[A-Za-z0-9_]+/?$", parts.path):
+            hint = " The user id segment is missing."
+        raise ConfigurationError(
+            f"{KEY}.webhook_url for host {host} does not have the path /rest/<user id>/<webhook code>/"
+            f" (expected {WEBHOOK_FORM}).{hint}"
+        )
+    user_id, code = int(match.group(1)), match.group(2)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    base = f"{parts.scheme}://{netloc}/rest/{user_id}/{code}/"
+    return Webhook(base_url=base, host=host, user_id=user_id, code=code)
+
+
+def check_number(name: str, value: Any, lo: float, hi: float, integer: bool = False) -> float:
+    """A number in (lo, hi]; `lo` is exclusive so zero and negatives are refused."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(value, str):
+        try:
+            value = float(value) if not integer else int(value)
+            ok = True
+        except ValueError:
+            ok = False
+    if ok and integer and float(value) != int(value):
+        ok = False
+    if not ok or not (lo < float(value) <= hi):
+        kind = "a whole number" if integer else "a number"
+        raise ConfigurationError(
+            f"{KEY}.{name} must be {kind} greater than {lo:g} and at most {hi:g}; got {value!r}."
+        )
+    return int(value) if integer else float(value)
+
+
+def check_category_ids(value: Any) -> List[int]:
+    """`deal_category_ids`: a list of pipeline ids (0 is the default pipeline); empty = all."""
+    if value is None or value == "" or value == []:
+        return []
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigurationError(
+            f"{KEY}.deal_category_ids must be a list of pipeline ids such as [0, 3]; got {value!r}."
+        )
+    ids = []
+    for item in value:
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item.strip())
+        if not isinstance(item, int) or isinstance(item, bool) or item < 0:
+            raise ConfigurationError(
+                f"{KEY}.deal_category_ids must contain whole numbers >= 0 (pipeline ids; 0 is the"
+                f" default pipeline); got {item!r}."
+            )
+        ids.append(item)
+    return sorted(set(ids))
+
+
+def check_start_date(value: Any, now: Optional[datetime] = None) -> Optional[pendulum.DateTime]:
+    """`start_date`: an ISO date or datetime in the past; a naive value is read as UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = pendulum.instance(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    else:
+        try:
+            parsed = pendulum.parse(str(value), tz="UTC")
+        except Exception:
+            raise ConfigurationError(
+                f"{KEY}.start_date {value!r} is not a date; use ISO 8601 such as 2024-01-01 or"
+                " 2024-01-01T00:00:00+03:00."
+            ) from None
+        if not isinstance(parsed, pendulum.DateTime):
+            if isinstance(parsed, pendulum.Date):
+                parsed = pendulum.datetime(parsed.year, parsed.month, parsed.day, tz="UTC")
+            else:
+                raise ConfigurationError(
+                    f"{KEY}.start_date {value!r} is not a date; use ISO 8601 such as 2024-01-01."
+                )
+    if parsed > (now or pendulum.now("UTC")):
+        raise ConfigurationError(
+            f"{KEY}.start_date {value!r} is in the future, so nothing would ever be loaded; use a"
+            " past date, or leave it unset to load everything."
+        )
+    return parsed
+
+
+def check_sync_types(
+    value: Any, incremental_capable: Iterable[str], known: Iterable[str]
+) -> Dict[str, str]:
+    """`sync_types`: {stream: "incremental" | "full_table"}."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigurationError(
+            f"{KEY}.sync_types must be a table such as {{deals = \"full_table\"}}; got {value!r}."
+        )
+    capable, known = set(incremental_capable), set(known)
+    out = {}
+    for stream, kind in value.items():
+        if stream not in known:
+            raise ConfigurationError(
+                f"{KEY}.sync_types names an unknown stream {stream!r}; known streams:"
+                f" {', '.join(sorted(known))}."
+            )
+        if kind not in SYNC_TYPES:
+            raise ConfigurationError(
+                f"{KEY}.sync_types.{stream} must be \"incremental\" or \"full_table\"; got {kind!r}."
+            )
+        if kind == "incremental" and stream not in capable:
+            raise ConfigurationError(
+                f"{KEY}.sync_types.{stream} cannot be \"incremental\": the stream has no"
+                " replication key. Use \"full_table\" or remove the entry."
+            )
+        out[stream] = kind
+    return out
+
+
+def check_streams(value: Optional[Sequence[str]], known: Iterable[str]) -> Optional[List[str]]:
+    """Explicitly selected streams; None = all available."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [s.strip() for s in value.split(",") if s.strip()]
+    known = set(known)
+    unknown = [s for s in value if s not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown stream(s) {', '.join(map(repr, unknown))}; known streams:"
+            f" {', '.join(sorted(known))}."
+        )
+    return list(value)

@@ -1,0 +1,302 @@
+"""Field typing: turn Bitrix24 field descriptors (`crm.*.fields`) into dlt column hints and
+value converters.
+
+Legacy CRM methods send almost every value as a string. Each descriptor's `type` says what the
+string means; `FieldTyping` converts rows in place and gives dlt a column hint per field, so a
+new `UF_*` field on the portal becomes a new typed column on the next run with no code change.
+
+| Bitrix type                                    | loaded as                                  |
+|------------------------------------------------|--------------------------------------------|
+| integer, crm_category, enumeration, crm_enum_*, iblock_* | bigint                           |
+| user, employee, crm_company/contact/lead/deal/quote, crm_entity | bigint, `0` = no link = NULL |
+| double                                         | double                                     |
+| char, boolean                                  | bool (`Y`/`N`, `1`/`0`, true/false)        |
+| date                                           | date (the time part Bitrix adds is dropped) |
+| datetime                                       | timestamp with time zone                   |
+| money (`100.00|USD`)                           | `<col>__amount` double + `<col>__currency` |
+| crm_multifield (PHONE, EMAIL, WEB, IM)         | child table `<table>__phone` etc.          |
+| object, file, bindings, communications, …      | json                                       |
+| anything with isMultiple                       | json list of converted values              |
+| everything else                                | text                                       |
+
+`""` becomes NULL everywhere. A value that does not convert is kept unchanged (dlt then stores it
+in a variant column such as `opportunity__v_text`) and a warning names the field once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+logger = logging.getLogger("bitrix24")
+
+Converter = Callable[[Any], Any]
+
+_EMPTY = ("", None)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def to_int(value: Any) -> Any:
+    if _empty(value) or value is False:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # "12.0"; raises for junk
+        if not number.is_integer():
+            raise
+        return int(number)
+
+
+def to_ref(value: Any) -> Any:
+    number = to_int(value)
+    return None if number == 0 else number
+
+
+def to_float(value: Any) -> Any:
+    if _empty(value) or value is False:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return float(str(value).strip().replace(",", "."))
+
+
+_TRUE = {"Y", "y", "1", "true", "True", "TRUE", "yes", "D"}
+_FALSE = {"N", "n", "0", "false", "False", "FALSE", "no"}
+
+
+def to_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if _empty(value):
+        return None
+    if isinstance(value, int):
+        return value != 0
+    text = str(value).strip()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
+
+
+def to_date(value: Any) -> Any:
+    if _empty(value) or value is False:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if len(text) >= 10 and text[4] == "-":
+        return date.fromisoformat(text[:10])
+    if len(text) >= 10 and text[2] == ".":  # site format dd.mm.yyyy on old portals
+        return date(int(text[6:10]), int(text[3:5]), int(text[0:2]))
+    raise ValueError(value)
+
+
+def to_datetime(value: Any) -> Any:
+    if _empty(value) or value is False:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).strip()
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def to_text(value: Any) -> Any:
+    if value == "" or value == [] or value == {}:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def to_json(value: Any) -> Any:
+    return None if _empty(value) or value is False else value
+
+
+def to_money(value: Any) -> Any:
+    """`"100.00|USD"` -> {"amount": 100.0, "currency": "USD"} (flattened by dlt into two columns)."""
+    if _empty(value) or value is False:
+        return None
+    text = str(value)
+    amount, _, currency = text.partition("|")
+    return {"amount": float(amount) if amount.strip() else None, "currency": currency or None}
+
+
+def to_multifield(value: Any) -> Any:
+    """PHONE/EMAIL/WEB/IM: a list of {ID, VALUE_TYPE, VALUE, TYPE_ID} -> child-table rows."""
+    if _empty(value) or not isinstance(value, list):
+        return None if _empty(value) else value
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            item = dict(item)
+            if "ID" in item:
+                item["ID"] = to_int(item["ID"])
+        out.append(item)
+    return out
+
+
+# kind -> (converter, dlt data type or None when dlt should infer / nest)
+KINDS: Dict[str, Tuple[Converter, Optional[str]]] = {
+    "int": (to_int, "bigint"),
+    "ref": (to_ref, "bigint"),
+    "float": (to_float, "double"),
+    "bool": (to_bool, "bool"),
+    "date": (to_date, "date"),
+    "datetime": (to_datetime, "timestamp"),
+    "text": (to_text, "text"),
+    "json": (to_json, "json"),
+    "money": (to_money, None),
+    "multifield": (to_multifield, None),
+}
+
+TYPE_KIND: Dict[str, str] = {
+    "integer": "int",
+    "int": "int",
+    "crm_category": "int",
+    "enumeration": "int",
+    "iblock_element": "int",
+    "iblock_section": "int",
+    "location": "int",
+    "user": "ref",
+    "employee": "ref",
+    "crm_company": "ref",
+    "crm_contact": "ref",
+    "crm_lead": "ref",
+    "crm_deal": "ref",
+    "crm_quote": "ref",
+    "crm_entity": "ref",
+    "double": "float",
+    "float": "float",
+    "char": "bool",
+    "boolean": "bool",
+    "bool": "bool",
+    "date": "date",
+    "datetime": "datetime",
+    "money": "money",
+    "crm_multifield": "multifield",
+    "object": "json",
+    "file": "json",
+    "diskfile": "json",
+    "disk_file": "json",
+    "product_file": "json",
+    "product_property": "json",
+    "crm_activity_binding": "json",
+    "crm_activity_communication": "json",
+    "json": "json",
+}
+
+
+def kind_of(descriptor: Mapping[str, Any]) -> str:
+    bitrix_type = str(descriptor.get("type") or "")
+    if bitrix_type.startswith("crm_enum_"):
+        return "int"
+    return TYPE_KIND.get(bitrix_type, "text")
+
+
+def _guarded(field: str, convert: Converter, table: str) -> Converter:
+    warned = []
+
+    def guarded(value: Any) -> Any:
+        try:
+            return convert(value)
+        except (TypeError, ValueError, IndexError):
+            if not warned:
+                warned.append(True)
+                logger.warning(
+                    "%s.%s: value %.40r does not match the field's type; kept as it came"
+                    " (dlt stores it in a variant column)",
+                    table,
+                    field,
+                    value,
+                )
+            return value
+
+    return guarded
+
+
+def _multiple(convert: Converter) -> Converter:
+    def each(value: Any) -> Any:
+        if _empty(value) or value is False:
+            return None
+        if not isinstance(value, list):
+            value = [value]
+        return [convert(v) for v in value if not _empty(v)] or None
+
+    return each
+
+
+def label_of(descriptor: Mapping[str, Any]) -> Optional[str]:
+    for key in ("listLabel", "formLabel", "filterLabel", "title"):
+        label = descriptor.get(key)
+        if isinstance(label, str) and label:
+            return label
+        if isinstance(label, dict):  # some portals send {lang: label}
+            for text in label.values():
+                if isinstance(text, str) and text:
+                    return text
+    return None
+
+
+class FieldTyping:
+    """Converters and column hints for one table, built from its field descriptors."""
+
+    def __init__(
+        self,
+        descriptors: Mapping[str, Mapping[str, Any]],
+        table: str = "",
+        overrides: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        self.table = table
+        self.converters: List[Tuple[str, Converter]] = []
+        self.columns: Dict[str, Dict[str, Any]] = {}
+        self.kinds: Dict[str, str] = {}
+        for code, descriptor in descriptors.items():
+            if not isinstance(descriptor, Mapping):
+                continue
+            kind = (overrides or {}).get(code) or kind_of(descriptor)
+            convert, data_type = KINDS[kind]
+            multiple = bool(descriptor.get("isMultiple")) and kind not in ("multifield", "json")
+            if multiple:
+                convert, data_type = _multiple(convert), "json"
+            self.kinds[code] = "multiple" if multiple else kind
+            self.converters.append((code, _guarded(code, convert, table)))
+            column: Dict[str, Any] = {"name": code, "nullable": True}
+            if data_type:
+                column["data_type"] = data_type
+            label = label_of(descriptor)
+            if label and label != code:
+                column["description"] = label
+            if data_type or "description" in column:
+                self.columns[code] = column
+
+    def convert(self, row: Dict[str, Any]) -> Dict[str, Any]:
+        for code, convert in self.converters:
+            if code in row:
+                row[code] = convert(row[code])
+        return row
+
+    def convert_all(self, rows: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        return [self.convert(row) for row in rows]
+
+
+def static_descriptors(types: Mapping[str, str]) -> Dict[str, Dict[str, Any]]:
+    """Descriptors for methods without a `.fields` method: {"SORT": "integer", ...}."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for code, bitrix_type in types.items():
+        multiple = bitrix_type.endswith("[]")
+        out[code] = {"type": bitrix_type.rstrip("[]"), "isMultiple": multiple, "title": code}
+    return out
