@@ -119,7 +119,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 pipeline = run(args, url)
         else:
             pipeline = run(args, None)
-    except (ConfigFieldMissingException,) as exc:
+    except ConfigFieldMissingException as exc:
         if "webhook_url" in str(exc):
             print(HOW_TO_CONFIGURE, file=sys.stderr)
             return 2

@@ -18,6 +18,7 @@ Configuration comes from `.dlt/config.toml`, `.dlt/secrets.toml` or environment 
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import dlt
@@ -41,8 +42,10 @@ from .errors import (
     RetryBudgetExceeded,
     ScopeError,
 )
-from .settings import STREAMS, STREAMS_BY_NAME, Stream
+from .settings import STREAMS, STREAMS_BY_NAME, Stream, spa_streams
 from .streams import READERS, Options
+
+logger = logging.getLogger("bitrix24")
 
 __all__ = [
     "bitrix24_source",
@@ -72,13 +75,19 @@ def bitrix24_source(
     requests_per_second: float = 2.0,
     request_burst: int = 50,
     max_retry_seconds: float = 900.0,
+    spa_entity_type_ids: Optional[List[int]] = None,
 ) -> Iterator[DltResource]:
     """All streams of a Bitrix24 portal.
+
+    Building the source checks every option (no request is made for a bad one), then asks the
+    portal once for the webhook's scopes and, unless `spa_entity_type_ids` is given, for its SPA
+    types. Streams whose scope the webhook lacks are left out with one warning.
 
     Args:
         webhook_url: inbound webhook `https://PORTAL/rest/USER_ID/CODE/` (a secret).
         streams: names of the streams to load; None loads every stream the flags enable.
-        extract_deal_contacts / enable_deal_comments / enable_deal_products: deal sub-resources.
+        extract_deal_contacts: add CONTACT_IDS (all of a deal's contacts) to each deal.
+        enable_deal_comments / enable_deal_products: the deal_comments / deal_products streams.
         operating_time_threshold: pause a method once Bitrix reports more than this many seconds
             of operating time for it in the last 10 minutes (the portal blocks at about 480).
         deal_category_ids: only deals of these pipelines (0 = the default one); empty = all.
@@ -88,13 +97,22 @@ def bitrix24_source(
         requests_per_second / request_burst: the portal's request-rate limit (2 and 50; 5 and 250
             on Enterprise plans).
         max_retry_seconds: how long one call may keep failing transiently before the run stops.
+        spa_entity_type_ids: SPA entityTypeIds to load; skips discovery (no request at build time).
     """
     webhook = parse_webhook_url(webhook_url)
-    known = [s.name for s in STREAMS]
-    selected = check_streams(streams, known)
-    kinds = check_sync_types(sync_types, [s.name for s in STREAMS if s.incremental_capable], known)
+    flags = {
+        "extract_deal_contacts": bool(extract_deal_contacts),
+        "enable_deal_comments": bool(enable_deal_comments),
+        "enable_deal_products": bool(enable_deal_products),
+    }
+    spa_ids = check_spa_ids(spa_entity_type_ids)
+    requested = check_streams(streams, known_names(spa_ids))
+    kinds = check_sync_types(sync_types, incremental_names(spa_ids), known_names(spa_ids))
     lower_bound = check_start_date(start_date)
-    options = Options(deal_category_ids=tuple(check_category_ids(deal_category_ids)))
+    options = Options(
+        deal_category_ids=tuple(check_category_ids(deal_category_ids)),
+        extract_deal_contacts=flags["extract_deal_contacts"],
+    )
     client = Bitrix24Client(
         webhook,
         requests_per_second=check_number("requests_per_second", requests_per_second, 0, 100),
@@ -102,39 +120,141 @@ def bitrix24_source(
         operating_time_threshold=check_number("operating_time_threshold", operating_time_threshold, 0, 600),
         max_retry_seconds=check_number("max_retry_seconds", max_retry_seconds, 0, 86_400),
     )
-    flags = {
-        "extract_deal_contacts": extract_deal_contacts,
-        "enable_deal_comments": enable_deal_comments,
-        "enable_deal_products": enable_deal_products,
-    }
-    for stream in STREAMS:
+    for name in requested or ():
+        option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None
+        if option and not flags[option]:
+            raise ConfigurationError(f"Stream {name} was selected but is off: set sources.bitrix24.{option} = true.")
+
+    scopes = client.scopes()
+    if spa_ids is None:
+        spa_ids = discover_spa_types(client, scopes) if _wants_spa(requested) else []
+    chosen = plan_streams(STREAMS + tuple(s for i in spa_ids for s in spa_streams(i)), flags, requested, scopes)
+
+    resources: Dict[str, DltResource] = {}
+    for stream in chosen:
+        incremental = stream.incremental_capable and kinds.get(stream.name, "incremental") == "incremental"
+        parent = resources.get(stream.parent) if stream.parent else None
+        resources[stream.name] = make_resource(client, stream, options, incremental, lower_bound, parent)
+    yield from resources.values()
+
+
+def known_names(spa_ids: Optional[List[int]]) -> List[str]:
+    names = [s.name for s in STREAMS]
+    return names + [s.name for i in (spa_ids or []) for s in spa_streams(i)]
+
+
+def incremental_names(spa_ids: Optional[List[int]]) -> List[str]:
+    every = list(STREAMS) + [s for i in (spa_ids or []) for s in spa_streams(i)]
+    return [s.name for s in every if s.incremental_capable]
+
+
+def check_spa_ids(value: Any) -> Optional[List[int]]:
+    if value is None:
+        return None
+    if isinstance(value, (int, str)):
+        value = [value]
+    try:
+        ids = sorted({int(v) for v in value})
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"sources.bitrix24.spa_entity_type_ids must be a list of SPA entityTypeIds such as [128, 1032];"
+            f" got {value!r}."
+        ) from None
+    if any(i <= 0 for i in ids):
+        raise ConfigurationError("sources.bitrix24.spa_entity_type_ids must hold positive whole numbers.")
+    return ids
+
+
+def _wants_spa(requested: Optional[List[str]]) -> bool:
+    return requested is None or any(n.startswith("spa_") for n in requested)
+
+
+def discover_spa_types(client: Bitrix24Client, scopes: List[str]) -> List[int]:
+    """entityTypeIds of the portal's smart processes; [] (with a warning) if the webhook may not list them."""
+    if "crm" not in scopes:
+        return []
+    ids: List[int] = []
+    start: Optional[int] = 0
+    try:
+        while start is not None:
+            envelope = client.call("crm.type.list", {"order": {"id": "ASC"}, "start": start})
+            result = envelope.get("result") or {}
+            types = result.get("types", []) if isinstance(result, dict) else []
+            ids.extend(int(t["entityTypeId"]) for t in types if isinstance(t, dict) and t.get("entityTypeId"))
+            start = int(envelope["next"]) if envelope.get("next") else None
+    except ApiError as exc:
+        logger.warning(
+            "SPA (smart process) streams skipped: the webhook may not list SPA types (%s). crm.type.list"
+            " needs a webhook created by a CRM administrator; or set sources.bitrix24.spa_entity_type_ids.",
+            exc.description or exc.code,
+        )
+        return []
+    return sorted(set(ids))
+
+
+def plan_streams(
+    candidates: Sequence[Stream], flags: Dict[str, bool], requested: Optional[List[str]], scopes: List[str]
+) -> List[Stream]:
+    """The streams to build: on by their flag, selected, and readable with the webhook's scopes."""
+    wanted = set(requested) if requested is not None else None
+    if wanted is not None:  # a sub-resource needs its parent's rows, so the parent comes along
+        wanted |= {s.parent for s in candidates if s.name in wanted and s.parent}
+    chosen, missing = [], {}
+    for stream in candidates:
         if stream.option and not flags.get(stream.option):
             continue
-        if selected is not None and stream.name not in selected:
+        if wanted is not None and stream.name not in wanted:
             continue
-        incremental = stream.incremental_capable and kinds.get(stream.name, "incremental") == "incremental"
-        yield make_resource(client, stream, options, incremental, lower_bound)
+        if not any(scope in scopes for scope in stream.scope):
+            if requested is not None and stream.name in requested:
+                raise ScopeError(
+                    f"Stream {stream.name} was selected but the webhook lacks the scope"
+                    f" {' or '.join(stream.scope)}. Edit the inbound webhook in Bitrix24 and tick it,"
+                    " or leave the stream out.",
+                    scope=stream.scope[0],
+                    method=stream.method,
+                )
+            missing.setdefault(stream.scope[0], []).append(stream.name)
+            continue
+        chosen.append(stream)
+    if missing:
+        logger.warning(
+            "Streams skipped because the webhook lacks their scope: %s. Add the scope to the inbound"
+            " webhook in Bitrix24 to load them.",
+            "; ".join(f"{', '.join(names)} (scope {scope})" for scope, names in missing.items()),
+        )
+    return chosen
 
 
 def make_resource(
-    client: Bitrix24Client, stream: Stream, options: Options, incremental: bool, lower_bound: Any
+    client: Bitrix24Client,
+    stream: Stream,
+    options: Options,
+    incremental: bool,
+    lower_bound: Any,
+    parent: Optional[DltResource] = None,
 ) -> DltResource:
-    """One resource from one row of the stream table."""
+    """One resource (or transformer, for a sub-resource) from one row of the stream table."""
     kwargs: Dict[str, Any] = {}
     if incremental:
         kwargs["cursor"] = dlt.sources.incremental(
             stream.cursor,
-            initial_value=lower_bound,
+            initial_value=lower_bound if stream.cursor != stream.id_field else None,
             allow_external_schedulers=True,
             range_start="closed",
             range_end="open",
         )
-    resource = dlt.resource(
-        READERS[stream.reader],
+    hints: Dict[str, Any] = dict(
         name=stream.name,
         table_name=stream.name,
-        write_disposition="merge" if incremental else "replace",
         primary_key=stream.primary_key,
         columns=dict(stream.columns) or None,
     )
-    return resource(client, stream, options, **kwargs)
+    if stream.merge_key:
+        hints["write_disposition"] = {"disposition": "merge", "strategy": "delete-insert"}
+        hints["merge_key"] = stream.merge_key
+    else:
+        hints["write_disposition"] = "merge" if incremental else "replace"
+    if stream.parent:
+        return dlt.transformer(READERS[stream.reader], data_from=parent, **hints)(client, stream, options)
+    return dlt.resource(READERS[stream.reader], **hints)(client, stream, options, **kwargs)

@@ -69,14 +69,13 @@ class ListQuery:
     method: str
     params: Dict[str, Any] = field(default_factory=dict)  # select, order, extra top-level params
     filter: Dict[str, Any] = field(default_factory=dict)  # the caller's own conditions
+    filter_key: str = "filter"  # "FILTER" for user.get and voximplant.statistic.get
     id_field: str = "ID"  # key of the id in each row
     items_key: Optional[str] = None  # "items" when the result is wrapped: {"items": [...]}
 
     def page_command(self, after: Any) -> str:
-        id_filter = f">{self.id_field}"
-        params = dict(self.params)
-        params["filter"] = {**self.filter, id_filter: after}
-        params.setdefault("order", {self.id_field: "ASC"})
+        params = dict(self.params)  # carries the order: ID ascending, in the method's own syntax
+        params[self.filter_key] = {**self.filter, f">{self.id_field}": after}
         params["start"] = -1
         return command(self.method, params)
 

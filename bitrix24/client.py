@@ -375,6 +375,10 @@ class Bitrix24Client:
             self.stats.add(limit_wait=until - now)
             self._sleep(until - now)
 
+    def scopes(self) -> List[str]:
+        """The webhook's scopes (`scope` method), asked once per client."""
+        return self.cached("scope", lambda: [str(s) for s in (self.call("scope").get("result") or [])])
+
     def pause_method(self, method: str) -> None:
         """A command of `method` hit the operating-time limit inside a batch: pause the method."""
         wait = self._operating_wait(method, blocked=True)

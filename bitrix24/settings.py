@@ -1,32 +1,38 @@
 """The stream table: every Bitrix24 stream the source knows, one row each.
 
-A row names the destination table, the Bitrix method, the reader that pages it (see
+A row names the destination table, the Bitrix method, the reader that pages it (a key of
 `streams.READERS`), its scope, keys and how to type it. Adding a stream is adding a row here and,
 for a quirk no reader covers, one small function in `streams.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 MULTIFIELDS = ("PHONE", "EMAIL", "WEB", "IM")
+TOMBSTONE = "_tombstone"  # marker rows that clear a parent's child rows before the new ones land
 
 
 @dataclass(frozen=True)
 class Stream:
     name: str  # destination table and resource name
-    method: str  # the Bitrix method that lists the rows
+    method: str  # the Bitrix method (may carry a query: "crm.item.fields?entityTypeId=128")
     reader: str  # key of streams.READERS
-    scope: str = "crm"  # webhook scope the method needs
+    scope: Tuple[str, ...] = ("crm",)  # any one of these webhook scopes suffices
     primary_key: Any = "ID"
     cursor: Optional[str] = None  # replication key; None = full table only
     fields_method: Optional[str] = None  # `.fields` method typing the rows
-    select: Tuple[str, ...] = ()
     types: Mapping[str, str] = field(default_factory=dict)  # static typing (no `.fields` method)
+    params: Mapping[str, Any] = field(default_factory=dict)  # fixed params (select, order, …)
+    filter_key: str = "filter"  # where conditions go ("FILTER" for user.get, voximplant)
+    id_field: str = "ID"  # the keyset column
+    items_key: Optional[str] = None  # result wrapped as {items_key: [...]}
     columns: Mapping[str, Any] = field(default_factory=dict)  # extra dlt column hints
     option: Optional[str] = None  # source flag that must be true for the stream to exist
-    quirk: Optional[str] = None  # key of streams.QUIRKS adding method-specific params
+    parent: Optional[str] = None  # for transformers: the stream whose rows they receive
+    merge_key: Optional[str] = None  # child rows are replaced per value of this key
+    quirk: Optional[str] = None  # key of streams.QUIRKS: method-specific params or row fixes
 
     @property
     def incremental_capable(self) -> bool:
@@ -39,50 +45,180 @@ _FIELD_COLUMNS = {
     "values": {"data_type": "json"},
     "title": {"data_type": "text"},
 }
+_CHILD_COLUMNS = {TOMBSTONE: {"data_type": "bool", "hard_delete": True}}
 
 
 def _entity(name: str, entity: str, cursor: str, select: Tuple[str, ...], quirk: Optional[str] = None) -> Stream:
     return Stream(
         name=name,
         method=f"crm.{entity}.list",
-        reader="crm_list",
+        reader="keyset",
         cursor=cursor,
         fields_method=f"crm.{entity}.fields",
-        select=select,
+        params={"select": select, "order": {"ID": "ASC"}},
         quirk=quirk,
     )
 
 
-def _fields(name: str, entity: str) -> Stream:
+def _fields(name: str, method: str) -> Stream:
+    return Stream(name=name, method=method, reader="fields", primary_key="id", columns=_FIELD_COLUMNS)
+
+
+def _history(name: str, entity_type_id: int, stage: str) -> Stream:
     return Stream(
         name=name,
-        method=f"crm.{entity}.fields",
-        reader="fields",
-        primary_key="id",
-        columns=_FIELD_COLUMNS,
+        method="crm.stagehistory.list",
+        reader="keyset",
+        cursor="ID",  # append-only: the id only grows
+        params={"entityTypeId": entity_type_id, "order": {"ID": "ASC"}},
+        items_key="items",
+        types={"ID": "integer", "TYPE_ID": "integer", "OWNER_ID": "integer", "CATEGORY_ID": "integer",
+               "CREATED_TIME": "datetime", f"{stage}_ID": "string", f"{stage}_SEMANTIC_ID": "string"},
     )
 
 
 STREAMS: Tuple[Stream, ...] = (
     _entity("contacts", "contact", "DATE_MODIFY", ("*", "UF_*") + MULTIFIELDS),
     _entity("companies", "company", "DATE_MODIFY", ("*", "UF_*") + MULTIFIELDS),
-    _entity("deals", "deal", "DATE_MODIFY", ("*", "UF_*"), quirk="deal_categories"),
+    _entity("deals", "deal", "DATE_MODIFY", ("*", "UF_*"), quirk="deals"),
     _entity("leads", "lead", "DATE_MODIFY", ("*", "UF_*") + MULTIFIELDS),
     # LAST_UPDATED, not CREATED: completing or editing an old activity moves LAST_UPDATED only.
     _entity("activities", "activity", "LAST_UPDATED", ("*", "COMMUNICATIONS")),
     _entity("products", "product", "TIMESTAMP_X", ("*",)),
-    _fields("contact_fields", "contact"),
-    _fields("company_fields", "company"),
-    _fields("deal_fields", "deal"),
-    _fields("lead_fields", "lead"),
-    _fields("activity_fields", "activity"),
-    _fields("product_fields", "product"),
+    _fields("contact_fields", "crm.contact.fields"),
+    _fields("company_fields", "crm.company.fields"),
+    _fields("deal_fields", "crm.deal.fields"),
+    _fields("lead_fields", "crm.lead.fields"),
+    _fields("activity_fields", "crm.activity.fields"),
+    _fields("product_fields", "crm.product.fields"),
     Stream(
         name="statuses",
         method="crm.status.list",
         reader="unpaged",
+        params={"order": {"ENTITY_ID": "ASC", "SORT": "ASC"}},
         types={"ID": "integer", "SORT": "integer", "SYSTEM": "char", "CATEGORY_ID": "integer"},
     ),
+    _history("deal_stage_history", 2, "STAGE"),
+    _history("lead_stage_history", 1, "STATUS"),
+    Stream(
+        name="users",
+        method="user.get",
+        reader="keyset",
+        scope=("user", "user_basic", "user_brief"),
+        # No usable modification time (TIMESTAMP_X comes back as {}): full table. Fired users too.
+        params={"SORT": "ID", "ORDER": "ASC"},
+        filter_key="FILTER",
+        types={"ID": "integer", "ACTIVE": "boolean", "IS_ONLINE": "char", "UF_DEPARTMENT": "integer[]",
+               "DATE_REGISTER": "date", "PERSONAL_BIRTHDAY": "date", "LAST_LOGIN": "datetime",
+               "UF_EMPLOYMENT_DATE": "date", "TIMESTAMP_X": "object", "LAST_ACTIVITY_DATE": "object",
+               "UF_PHONE_INNER": "string"},
+    ),
+    Stream(
+        name="departments",
+        method="department.get",
+        reader="pages",
+        scope=("department",),
+        params={"sort": "ID", "order": "ASC"},
+        types={"ID": "integer", "SORT": "integer", "PARENT": "integer", "UF_HEAD": "user"},
+    ),
+    Stream(
+        name="calls",
+        method="voximplant.statistic.get",
+        reader="keyset",
+        scope=("telephony",),
+        cursor="CALL_START_DATE",
+        params={"SORT": "ID", "ORDER": "ASC"},  # upper case: lower case is silently ignored
+        filter_key="FILTER",
+        types={"ID": "integer", "PORTAL_USER_ID": "user", "CALL_DURATION": "integer",
+               "CALL_START_DATE": "datetime", "CALL_VOTE": "integer", "COST": "double",
+               "CRM_ENTITY_ID": "integer", "CRM_ACTIVITY_ID": "integer", "REST_APP_ID": "integer",
+               "TRANSCRIPT_ID": "integer", "TRANSCRIPT_PENDING": "char", "REDIAL_ATTEMPT": "integer",
+               "RECORD_DURATION": "integer", "RECORD_FILE_ID": "integer", "CALL_TYPE": "integer"},
+    ),
+    Stream(
+        name="open_lines",
+        method="imopenlines.config.list.get",
+        reader="limit_offset",
+        scope=("imopenlines",),
+        params={"OPTIONS": {"QUEUE": "Y"}},
+        types={"ID": "integer", "ACTIVE": "char", "CRM": "char", "CRM_CREATE_SECOND": "string",
+               "QUEUE": "integer[]", "QUEUE_USERS_FIELDS": "object", "WORKTIME_DAYOFF": "object",
+               "WORKTIME_HOLIDAYS": "object", "DATE_CREATE": "datetime", "DATE_MODIFY": "datetime",
+               "MODIFY_USER_ID": "user"},
+    ),
+    Stream(
+        name="spa_types",
+        method="crm.type.list",
+        reader="pages",
+        primary_key="id",
+        items_key="types",
+        params={"order": {"id": "ASC"}},
+        types={"id": "integer", "entityTypeId": "integer", "createdTime": "datetime", "updatedTime": "datetime",
+               "createdBy": "user", "updatedBy": "user", "customSectionId": "integer"},
+    ),
+    # Deal sub-resources: transformers fed with the deals this run extracted, 50 deals a request.
+    Stream(
+        name="deal_products",
+        method="crm.deal.productrows.get",
+        reader="per_deal",
+        parent="deals",
+        option="enable_deal_products",
+        primary_key=("OWNER_ID", "ID"),
+        merge_key="OWNER_ID",
+        columns=_CHILD_COLUMNS,
+        types={"ID": "integer", "OWNER_ID": "integer", "PRODUCT_ID": "integer", "PRICE": "double",
+               "PRICE_EXCLUSIVE": "double", "PRICE_NETTO": "double", "PRICE_BRUTTO": "double",
+               "PRICE_ACCOUNT": "double", "QUANTITY": "double", "DISCOUNT_TYPE_ID": "integer",
+               "DISCOUNT_RATE": "double", "DISCOUNT_SUM": "double", "TAX_RATE": "double",
+               "TAX_INCLUDED": "char", "CUSTOMIZED": "char", "MEASURE_CODE": "integer", "SORT": "integer",
+               "TYPE": "integer", "STORE_ID": "integer", "RESERVE_ID": "integer",
+               "DATE_RESERVE_END": "date", "RESERVE_QUANTITY": "double"},
+    ),
+    Stream(
+        name="deal_comments",
+        method="crm.timeline.comment.list",
+        reader="per_deal",
+        parent="deals",
+        option="enable_deal_comments",
+        primary_key=("ENTITY_ID", "ID"),
+        merge_key="ENTITY_ID",
+        columns={**_CHILD_COLUMNS, "FILES": {"data_type": "json"}},
+        quirk="comments",
+        types={"ID": "integer", "ENTITY_ID": "integer", "CREATED": "datetime", "AUTHOR_ID": "user",
+               "FILES": "object"},
+    ),
 )
+
+# One SPA (smart process) type expands into these two rows; `{id}` is its entityTypeId.
+SPA_ITEMS = Stream(
+    name="spa_{id}",
+    method="crm.item.list",
+    reader="keyset",
+    cursor="updatedTime",
+    fields_method="crm.item.fields?entityTypeId={id}",
+    params={"entityTypeId": "{id}", "select": ("*",), "order": {"id": "ASC"}},
+    primary_key="id",
+    id_field="id",
+    items_key="items",
+)
+SPA_FIELDS = _fields("spa_fields_{id}", "crm.item.fields?entityTypeId={id}")
+SPA_TEMPLATES = (SPA_ITEMS, SPA_FIELDS)
+
+
+def spa_streams(entity_type_id: int) -> Tuple[Stream, ...]:
+    """The two stream rows of one SPA type (named by its numeric entityTypeId, never its title)."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("{id}", str(entity_type_id))
+        if isinstance(value, Mapping):
+            return {k: fill(v) for k, v in value.items()}
+        return value
+
+    return tuple(
+        replace(t, name=fill(t.name), method=fill(t.method), fields_method=fill(t.fields_method), params=fill(t.params))
+        for t in SPA_TEMPLATES
+    )
+
 
 STREAMS_BY_NAME: Dict[str, Stream] = {s.name: s for s in STREAMS}

@@ -1,11 +1,12 @@
-"""Readers: the module-level generator functions behind every resource.
+"""Readers: the module-level generator functions behind every resource, and the few quirks.
 
 Each reader takes the shared client, its row of the stream table and the run's options, pages the
-method with the batch reader, types the rows and yields them page by page (never the whole table).
+method with the batch reader, types the rows and yields them page by page (never a whole table).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
@@ -13,10 +14,13 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 import dlt
 import pendulum
 
-from .batch import ListQuery, read_keyset
+from .batch import PAGE, ListQuery, command, read_keyset, read_per_id
 from .client import Bitrix24Client
-from .fields import FieldTyping, static_descriptors
-from .settings import Stream
+from .errors import MethodNotFoundError
+from .fields import FieldTyping, static_descriptors, to_int
+from .settings import TOMBSTONE, Stream
+
+logger = logging.getLogger("bitrix24")
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class Options:
     """Validated source options the readers need."""
 
     deal_category_ids: tuple = ()
+    extract_deal_contacts: bool = False
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -43,6 +48,12 @@ def _as_map(result: Any) -> Dict[str, Any]:
     return dict(result) if isinstance(result, dict) else {}
 
 
+def typing_for(client: Bitrix24Client, stream: Stream) -> FieldTyping:
+    if stream.fields_method:
+        return FieldTyping(descriptors(client, stream.fields_method), stream.name)
+    return FieldTyping(static_descriptors(stream.types), stream.name)
+
+
 def _with_columns(rows: List[Dict[str, Any]], typing: FieldTyping) -> Any:
     return dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=list(typing.columns.values())))
 
@@ -50,7 +61,7 @@ def _with_columns(rows: List[Dict[str, Any]], typing: FieldTyping) -> Any:
 # ---------------------------------------------------------------------------- quirks
 
 
-def deal_categories(stream: Stream, options: Options) -> Dict[str, Any]:
+def deal_filters(stream: Stream, options: Options) -> Dict[str, Any]:
     """Deals honour `deal_category_ids` (pipelines); none = every pipeline."""
     ids = list(options.deal_category_ids)
     if not ids:
@@ -58,41 +69,85 @@ def deal_categories(stream: Stream, options: Options) -> Dict[str, Any]:
     return {"CATEGORY_ID": ids[0]} if len(ids) == 1 else {"@CATEGORY_ID": ids}
 
 
-QUIRKS: Dict[str, Callable[[Stream, Options], Dict[str, Any]]] = {
-    "deal_categories": deal_categories,
+def deal_contact_ids(client: Bitrix24Client, stream: Stream, options: Options, rows: List[Dict[str, Any]]) -> None:
+    """`extract_deal_contacts`: CONTACT_IDS on each deal, 50 deals per request."""
+    if not options.extract_deal_contacts or not rows:
+        return
+    by_id = {row["ID"]: row for row in rows}
+    found = read_per_id(
+        client, list(by_id), lambda i: command("crm.deal.contact.items.get", {"id": i}),
+        method="crm.deal.contact.items.get",
+    )
+    for deal_id, bindings in found:
+        ordered = sorted(bindings or [], key=lambda b: (b.get("IS_PRIMARY") != "Y", to_int(b.get("SORT")) or 0))
+        by_id[deal_id]["CONTACT_IDS"] = [to_int(b.get("CONTACT_ID")) for b in ordered] or None
+
+
+def comment_command(deal_id: Any, start: Optional[int] = None) -> str:
+    params: Dict[str, Any] = {"filter": {"ENTITY_ID": deal_id, "ENTITY_TYPE": "deal"}, "order": {"ID": "ASC"}}
+    if start:
+        params["start"] = start
+    return command("crm.timeline.comment.list", params)
+
+
+def comment_rows(rows: List[Dict[str, Any]]) -> None:
+    """FILES is an object keyed by file id; load it as a list of file descriptions."""
+    for row in rows:
+        files = row.get("FILES")
+        if isinstance(files, dict):
+            row["FILES"] = list(files.values()) or None
+
+
+FILTERS: Dict[str, Callable[[Stream, Options], Dict[str, Any]]] = {"deals": deal_filters}
+PAGE_FIXES: Dict[str, Callable[..., None]] = {"deals": deal_contact_ids}
+PER_ID_COMMANDS: Dict[str, Callable[..., str]] = {
+    "crm.deal.productrows.get": lambda deal_id, start=None: command("crm.deal.productrows.get", {"id": deal_id}),
+    "crm.timeline.comment.list": comment_command,
 }
+ROW_FIXES: Dict[str, Callable[[List[Dict[str, Any]]], None]] = {"comments": comment_rows}
 
 
 # ---------------------------------------------------------------------------- readers
 
 
-def crm_list(
+def keyset(
     client: Bitrix24Client,
     stream: Stream,
     options: Options,
     cursor: Optional[dlt.sources.incremental[Any]] = None,
 ) -> Iterator[Any]:
-    """A legacy CRM list (`crm.deal.list` …) read by ID keyset, optionally within a cursor window.
+    """Any ID-orderable list, read by the chained-batch keyset technique.
 
-    The window is [last cursor value, the portal's clock at the stream's start): a row edited while
-    the run is in progress falls after the window and is picked up by the next run.
+    With a date cursor the rows are limited to [last cursor value, the portal's clock when the
+    stream starts): a row edited while the run is in progress falls after the window and is picked
+    up by the next run. With the id as cursor (append-only tables) the keyset starts after it.
     """
-    filters: Dict[str, Any] = dict(QUIRKS[stream.quirk](stream, options)) if stream.quirk else {}
-    first_batch = 50
+    filters: Dict[str, Any] = dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {}
+    after, first_batch = 0, 50
     if cursor is not None:
-        upper = cursor.end_value or client.portal_now()
         lower = cursor.start_value
-        if lower is not None:
-            filters[f">={stream.cursor}"] = iso(lower)
-            if cursor.end_value is None and lower != cursor.initial_value:
-                first_batch = 1  # a routine incremental run: expect few changed rows
-        filters[f"<{stream.cursor}"] = iso(upper)
-    query = ListQuery(stream.method, params={"select": list(stream.select), "order": {"ID": "ASC"}}, filter=filters)
-
+        routine = lower is not None and cursor.end_value is None and lower != cursor.initial_value
+        if routine:
+            first_batch = 1  # a routine incremental run: expect few changed rows
+        if stream.cursor == stream.id_field:
+            after = to_int(lower) or 0
+            if cursor.end_value is not None:
+                filters[f"<{stream.id_field}"] = cursor.end_value
+        else:
+            upper = cursor.end_value or client.portal_now()
+            if lower is not None:
+                filters[f">={stream.cursor}"] = iso(lower)
+            filters[f"<{stream.cursor}"] = iso(upper)
+    query = ListQuery(
+        stream.method,
+        params=dict(stream.params),
+        filter=filters,
+        filter_key=stream.filter_key,
+        id_field=stream.id_field,
+        items_key=stream.items_key,
+    )
     key = ("fields", stream.fields_method)
-    extra = None
-    if stream.fields_method and not client.is_cached(key):
-        extra = {"fields": stream.fields_method}
+    extra = {"fields": stream.fields_method} if stream.fields_method and not client.is_cached(key) else None
 
     def keep_fields(answer: Dict[str, Any]) -> None:
         if "fields" in answer["result"]:
@@ -101,12 +156,28 @@ def crm_list(
             client.raise_command_error(stream.fields_method, answer["result_error"]["fields"])
 
     typing: Optional[FieldTyping] = None
-    for page in read_keyset(client, query, first_batch=first_batch, extra=extra, on_extra=keep_fields):
-        if typing is None:
-            typing = FieldTyping(descriptors(client, stream.fields_method), stream.name)
-            yield _with_columns(typing.convert_all(page), typing)
-        else:
-            yield typing.convert_all(page)
+    fix = PAGE_FIXES.get(stream.quirk or "")
+    try:
+        pages = read_keyset(client, query, after=after, first_batch=first_batch, extra=extra, on_extra=keep_fields)
+        for page in pages:
+            first = typing is None
+            if first:
+                typing = typing_for(client, stream)
+            typing.convert_all(page)
+            if fix:
+                fix(client, stream, options, page)
+            yield _with_columns(page, typing) if first else page
+    except MethodNotFoundError:
+        _unavailable(stream)
+
+
+def _unavailable(stream: Stream) -> None:
+    logger.warning(
+        "Stream %s skipped: the portal does not offer %s (the module is probably switched off on this"
+        " portal).",
+        stream.name,
+        stream.method.split("?")[0],
+    )
 
 
 def fields(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
@@ -118,14 +189,86 @@ def fields(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator
 
 def unpaged(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """A method that returns all its rows in one answer (`crm.status.list`)."""
-    rows = client.call(stream.method, {"order": {"ID": "ASC"}}).get("result") or []
-    typing = FieldTyping(static_descriptors(stream.types), stream.name)
+    rows = client.call(stream.method, dict(stream.params)).get("result") or []
+    typing = typing_for(client, stream)
     if rows:
         yield _with_columns(typing.convert_all(list(rows)), typing)
 
 
+def pages(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
+    """A short list paged by `start`/`next` (departments, SPA types): at most a few requests."""
+    typing = typing_for(client, stream)
+    start: Optional[int] = 0
+    seen: set = set()
+    first = True
+    try:
+        while start is not None:
+            envelope = client.call(stream.method, {**stream.params, "start": start})
+            rows = envelope.get("result") or []
+            if stream.items_key and isinstance(rows, dict):
+                rows = rows.get(stream.items_key) or []
+            fresh = [r for r in rows if r.get(stream.id_field) not in seen]
+            if not fresh:  # an out-of-range start returns the first page again on legacy methods
+                break
+            seen.update(r.get(stream.id_field) for r in fresh)
+            typing.convert_all(fresh)
+            yield _with_columns(fresh, typing) if first else fresh
+            first = False
+            start = to_int(envelope.get("next"))
+    except MethodNotFoundError:
+        _unavailable(stream)
+
+
+def limit_offset(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
+    """`imopenlines.config.list.get`: its own PARAMS.limit/offset paging, until a short page."""
+    typing = typing_for(client, stream)
+    offset, first = 0, True
+    try:
+        while True:
+            params = {**stream.params, "PARAMS": {"order": {"ID": "ASC"}, "limit": PAGE, "offset": offset}}
+            rows = client.call(stream.method, params).get("result") or []
+            if rows:
+                typing.convert_all(rows)
+                yield _with_columns(rows, typing) if first else rows
+                first = False
+            if len(rows) < PAGE:
+                break
+            offset += PAGE
+    except MethodNotFoundError:
+        _unavailable(stream)
+
+
+def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
+    """Transformer: child rows of the deals this run extracted, 50 deals per request.
+
+    Every deal also gets a tombstone row; with the delete-insert merge on `stream.merge_key` it
+    clears the deal's old child rows first, so a product removed from a deal disappears here too.
+    """
+    deals = deals if isinstance(deals, list) else [deals]
+    ids = [d["ID"] for d in deals if isinstance(d, dict) and d.get("ID")]
+    if not ids:
+        return
+    make = PER_ID_COMMANDS[stream.method.split("?")[0]]
+    follow = make if stream.method.startswith("crm.timeline.comment.list") else None
+    typing = typing_for(client, stream)
+    out: List[Dict[str, Any]] = []
+    for deal_id, rows in read_per_id(client, ids, make, method=stream.method, follow_next=follow):
+        rows = [dict(r) for r in (rows or []) if isinstance(r, dict)]
+        for row in rows:
+            row[stream.merge_key] = deal_id  # some methods send it as text, some not at all
+        if stream.quirk in ROW_FIXES:
+            ROW_FIXES[stream.quirk](rows)
+        typing.convert_all(rows)
+        out.append({stream.merge_key: deal_id, "ID": 0, TOMBSTONE: True})
+        out.extend(rows)
+    yield _with_columns(out, typing)
+
+
 READERS: Dict[str, Callable[..., Iterator[Any]]] = {
-    "crm_list": crm_list,
+    "keyset": keyset,
     "fields": fields,
     "unpaged": unpaged,
+    "pages": pages,
+    "limit_offset": limit_offset,
+    "per_deal": per_deal,
 }
