@@ -19,6 +19,7 @@ Configuration comes from `.dlt/config.toml`, `.dlt/secrets.toml` or environment 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import dlt
@@ -76,6 +77,7 @@ def bitrix24_source(
     request_burst: int = 50,
     max_retry_seconds: float = 900.0,
     spa_entity_type_ids: Optional[List[int]] = None,
+    allow_external_schedulers: bool = False,
 ) -> Iterator[DltResource]:
     """All streams of a Bitrix24 portal.
 
@@ -98,6 +100,8 @@ def bitrix24_source(
             on Enterprise plans).
         max_retry_seconds: how long one call may keep failing transiently before the run stops.
         spa_entity_type_ids: SPA entityTypeIds to load; skips discovery (no request at build time).
+        allow_external_schedulers: take each date-cursor window from the orchestrator's data
+            interval (Airflow); dlt also enables this when its Airflow helper runs the source.
     """
     webhook = parse_webhook_url(webhook_url)
     flags = {
@@ -134,7 +138,9 @@ def bitrix24_source(
     for stream in chosen:
         incremental = stream.incremental_capable and kinds.get(stream.name, "incremental") == "incremental"
         parent = resources.get(stream.parent) if stream.parent else None
-        resources[stream.name] = make_resource(client, stream, options, incremental, lower_bound, parent)
+        resources[stream.name] = make_resource(
+            client, stream, options, incremental, lower_bound, parent, bool(allow_external_schedulers)
+        )
     yield from resources.values()
 
 
@@ -233,14 +239,17 @@ def make_resource(
     incremental: bool,
     lower_bound: Any,
     parent: Optional[DltResource] = None,
+    external_schedulers: bool = False,
 ) -> DltResource:
     """One resource (or transformer, for a sub-resource) from one row of the stream table."""
     kwargs: Dict[str, Any] = {}
     if incremental:
-        kwargs["cursor"] = dlt.sources.incremental(
+        by_id = stream.cursor == stream.id_field  # append-only tables: the id is the cursor
+        kwargs["cursor"] = dlt.sources.incremental[int if by_id else datetime](
             stream.cursor,
-            initial_value=lower_bound if stream.cursor != stream.id_field else None,
-            allow_external_schedulers=True,
+            initial_value=None if by_id else lower_bound,
+            # None lets dlt decide (its Airflow helper turns it on); an id cursor never joins.
+            allow_external_schedulers=False if by_id else (True if external_schedulers else None),
             range_start="closed",
             range_end="open",
         )

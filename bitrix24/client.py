@@ -190,7 +190,7 @@ class Bitrix24Client:
 
     def call(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Call one method; returns the whole envelope (`result`, `next`, `total`, `time`)."""
-        return self._request(method, dict(params or {}), [method.lower()])
+        return self._request(method, dict(params or {}), [_method_of(method)])
 
     def batch(self, commands: Mapping[str, str], halt: bool = False) -> Dict[str, Any]:
         """Run up to 50 `method?query` commands in one request.
@@ -253,7 +253,7 @@ class Bitrix24Client:
         self, url: str, method: str, params: Dict[str, Any], methods: List[str], attempt: int
     ) -> Dict[str, Any]:
         retry_reason = None if attempt == 1 else "retry"
-        self.stats.count(method, methods, retry_reason)
+        self.stats.count(_method_of(method), methods, retry_reason)
         try:
             resp = self._session.post(url, data=json.dumpb(params), headers={"Content-Type": "application/json"})
             status, content = resp.status_code, resp.content
@@ -267,7 +267,7 @@ class Bitrix24Client:
                 " sources.bitrix24.webhook_url."
             )
         try:
-            body = json.loads(content) if content else None
+            body = json.loadb(content) if content else None
         except Exception:
             body = None
         if not isinstance(body, dict):
@@ -287,7 +287,7 @@ class Bitrix24Client:
         if isinstance(timing, dict):
             self._note_clock(timing)
             if method != "batch":
-                self._note_timing(method.lower(), timing)
+                self._note_timing(_method_of(method), timing)
         return body
 
     def _raise_error(self, method: str, status: int, body: Dict[str, Any]) -> None:

@@ -129,7 +129,7 @@ def to_json(value: Any) -> Any:
 def to_money(value: Any) -> Any:
     """`"100.00|USD"` -> {"amount": 100.0, "currency": "USD"} (flattened by dlt into two columns)."""
     if _empty(value) or value is False:
-        return None
+        return {"amount": None, "currency": None}
     text = str(value)
     amount, _, currency = text.partition("|")
     return {"amount": float(amount) if amount.strip() else None, "currency": currency or None}
@@ -280,8 +280,12 @@ class FieldTyping:
             label = label_of(descriptor)
             if label and label != code:
                 column["description"] = label
-            if data_type or "description" in column:
+            if data_type:
                 self.columns[code] = column
+            elif kind == "money" and not multiple:  # flattened by dlt into two typed columns
+                for part, part_type in (("amount", "double"), ("currency", "text")):
+                    name = f"{code}__{part}"
+                    self.columns[name] = {**column, "name": name, "data_type": part_type}
 
     def convert(self, row: Dict[str, Any]) -> Dict[str, Any]:
         for code, convert in self.converters:

@@ -4,7 +4,6 @@ Each reader takes the shared client, its row of the stream table and the run's o
 method with the batch reader, types the rows and yields them page by page (never a whole table).
 """
 
-from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field

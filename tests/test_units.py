@@ -111,11 +111,12 @@ def test_field_typing_converts_wire_strings():
     assert row["COMPANY_ID"] is None  # "0" is "no company"
     assert row["CATEGORY_ID"] == 0  # pipeline 0 is the default pipeline, not "none"
     assert row["UF_MONEY"] == {"amount": 100.5, "currency": "USD"}
+    assert typing.convert({"UF_MONEY": ""})["UF_MONEY"] == {"amount": None, "currency": None}
     assert row["UF_TAGS"] == [81, 82] and row["UF_FLAG"] is False
     assert row["PHONE"][0]["ID"] == 156
     assert row["SETTINGS"] is None and row["TITLE"] is None
     assert typing.columns["UF_TAGS"]["data_type"] == "json"
-    assert typing.columns["UF_MONEY"]["description"] == "Budget"
+    assert typing.columns["UF_MONEY__amount"] == {"name": "UF_MONEY__amount", "nullable": True, "data_type": "double", "description": "Budget"}
     assert typing.columns["DATE_MODIFY"]["data_type"] == "timestamp"
 
 

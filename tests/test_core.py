@@ -1,0 +1,126 @@
+"""The CRM core against the simulated portal: completeness, types, request counts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import column_types, query, source
+
+CORE = ["contacts", "companies", "deals", "leads", "activities", "products", "statuses",
+        "contact_fields", "company_fields", "deal_fields", "lead_fields", "activity_fields", "product_fields"]
+ENTITIES = {"contacts": "contact", "companies": "company", "deals": "deal", "leads": "lead",
+            "activities": "activity", "products": "product"}
+
+
+@pytest.fixture(scope="module")
+def core_load(portal, tmp_path_factory):
+    import dlt
+
+    path = tmp_path_factory.mktemp("core")
+    pipeline = dlt.pipeline("core", destination=dlt.destinations.duckdb(str(path / "core.duckdb")),
+                            dataset_name="bitrix24", pipelines_dir=str(path / "pipelines"))
+    portal.stats.reset()
+    info = pipeline.run(source(portal, streams=CORE))
+    assert not info.has_failed_jobs
+    return pipeline
+
+
+@pytest.mark.parametrize("table", list(ENTITIES))
+def test_every_row_of_every_entity_arrives_once(portal, core_load, table):
+    truth = portal.ground_truth(ENTITIES[table])
+    ids = [r[0] for r in query(core_load, f"select id from {table} order by id")]
+    assert ids == sorted(int(r["ID"]) for r in truth)
+
+
+def test_entity_values_match_the_portal(portal, core_load):
+    truth = {int(r["ID"]): r for r in portal.ground_truth("deal")}
+    rows = query(core_load, "select id, title, opportunity, stage_id, category_id, opened from deals")
+    assert len(rows) == len(truth)
+    for deal_id, title, opportunity, stage, category, opened in rows:
+        wire = truth[deal_id]
+        assert title == (wire["TITLE"] or None)
+        assert opportunity == (float(wire["OPPORTUNITY"]) if wire.get("OPPORTUNITY") not in (None, "") else None)
+        assert stage == wire["STAGE_ID"] and category == int(wire["CATEGORY_ID"])
+        assert opened == (wire["OPENED"] == "Y")
+
+
+def test_columns_are_typed_from_field_metadata(core_load):
+    deals = column_types(core_load, "deals")
+    assert deals["id"] == "BIGINT"
+    assert deals["opportunity"] == "DOUBLE"
+    assert deals["date_modify"] == "TIMESTAMP WITH TIME ZONE"
+    assert deals["date_create"] == "TIMESTAMP WITH TIME ZONE"
+    assert deals["opened"] == "BOOLEAN" and deals["closed"] == "BOOLEAN"
+    assert deals["begindate"] == "DATE" and deals["closedate"] == "DATE"
+    assert deals["category_id"] == "BIGINT" and deals["assigned_by_id"] == "BIGINT"
+    assert not any(name.endswith("__v_text") for name in deals), "a value did not convert"
+    activities = column_types(core_load, "activities")
+    assert activities["last_updated"] == "TIMESTAMP WITH TIME ZONE"
+    assert activities["completed"] == "BOOLEAN"
+    assert activities["communications"] == "JSON"
+    products = column_types(core_load, "products")
+    assert products["price"] == "DOUBLE" and products["timestamp_x"] == "TIMESTAMP WITH TIME ZONE"
+
+
+def test_user_fields_of_every_type_are_typed(portal, core_load):
+    fields = {r[0]: (r[1], r[2]) for r in query(core_load, "select id, type, is_multiple from deal_fields where id like 'UF_%'")}
+    types = column_types(core_load, "deals")
+    expected = {"integer": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
+                "datetime": "TIMESTAMP WITH TIME ZONE", "enumeration": "BIGINT", "employee": "BIGINT",
+                "string": "VARCHAR", "url": "VARCHAR", "crm_status": "VARCHAR"}
+    seen = set()
+    for code, (bitrix_type, multiple) in fields.items():
+        column = code.lower()
+        if multiple:
+            if column in types:
+                assert types[column] == "JSON", code
+            continue
+        if bitrix_type == "money":
+            if f"{column}__amount" in types:
+                assert types[f"{column}__amount"] == "DOUBLE"
+                seen.add("money")
+            continue
+        if bitrix_type in expected and column in types:
+            assert types[column] == expected[bitrix_type], (code, bitrix_type)
+            seen.add(bitrix_type)
+    assert {"integer", "double", "boolean", "date", "datetime", "enumeration", "money"} <= seen
+
+
+def test_multifields_load_as_child_tables(portal, core_load):
+    truth = portal.ground_truth("contact")
+    phones = sum(len(r.get("PHONE") or []) for r in truth)
+    emails = sum(len(r.get("EMAIL") or []) for r in truth)
+    assert phones and emails
+    assert query(core_load, "select count(*) from contacts__phone")[0][0] == phones
+    assert query(core_load, "select count(*) from contacts__email")[0][0] == emails
+    # a phone joins back to its contact
+    joined = query(core_load, "select count(*) from contacts__phone p join contacts c on p._dlt_parent_id = c._dlt_id")
+    assert joined[0][0] == phones
+    without = sum(1 for r in truth if not r.get("PHONE"))
+    assert without > 0, "the portal should have contacts without phones"
+
+
+def test_field_streams_hold_one_row_per_field(portal, core_load):
+    for entity in ("deal", "contact", "company", "lead", "activity", "product"):
+        rows = query(core_load, f"select id, type, title, is_required, is_read_only, is_multiple from {entity}_fields")
+        codes = {r[0] for r in rows}
+        assert "ID" in codes
+        assert all(r[1] for r in rows)
+    enum = query(core_load, "select items from deal_fields where type = 'enumeration' limit 1")
+    assert enum and enum[0][0] and "VALUE" in enum[0][0]
+
+
+def test_statuses_are_loaded(portal, core_load):
+    truth = portal.ground_truth("status")
+    assert query(core_load, "select count(*) from statuses")[0][0] == len(truth)
+    types = column_types(core_load, "statuses")
+    assert types["sort"] == "BIGINT" and types["system"] == "BOOLEAN"
+
+
+def test_deal_list_requests_are_keyset_batches(portal, core_load):
+    deals = len(portal.ground_truth("deal"))
+    assert portal.stats.commands("crm.deal.list") <= math.ceil(deals / 50) + 50
+    # nothing but batches and the single scope check went over the wire
+    assert portal.stats.http_requests() == portal.stats.http_requests("batch") + portal.stats.http_requests("scope") \
+        + portal.stats.http_requests("crm.status.list")
