@@ -66,13 +66,17 @@ def demo_portal(size: int) -> Iterator[str]:
 
 
 def summary(pipeline: dlt.Pipeline, started: float) -> str:
+    """Rows per table (this run's and the destination's), requests, and time spent on limits."""
     trace = pipeline.last_trace
-    counts = {}
-    if trace and trace.last_normalize_info:
-        counts = dict(trace.last_normalize_info.row_counts)
-    lines = [f"{'table':<32} {'rows loaded':>12}"]
-    for table in sorted(t for t in counts if not t.startswith("_dlt")):
-        lines.append(f"{table:<32} {counts[table]:>12,}")
+    loaded = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
+    try:
+        totals = dict(pipeline.dataset().row_counts().fetchall())
+    except Exception:  # a destination without SQL access: show this run's counts only
+        totals = {}
+    lines = [f"{'table':<32} {'rows this run':>14} {'rows in table':>14}"]
+    for table in sorted(t for t in set(loaded) | set(totals) if not t.startswith("_dlt")):
+        total = f"{totals[table]:,}" if table in totals else "-"
+        lines.append(f"{table:<32} {loaded.get(table, 0):>14,} {total:>14}")
     client = latest_client()
     if client is not None:
         stats = client.stats

@@ -130,9 +130,12 @@ def bitrix24_source(
             raise ConfigurationError(f"Stream {name} was selected but is off: set sources.bitrix24.{option} = true.")
 
     scopes = client.scopes()
+    candidates = STREAMS
     if spa_ids is None:
         spa_ids = discover_spa_types(client, scopes) if _wants_spa(requested) else []
-    chosen = plan_streams(STREAMS + tuple(s for i in spa_ids for s in spa_streams(i)), flags, requested, scopes)
+        if spa_ids is None:  # the webhook may not list SPA types: leave spa_types out too
+            candidates, spa_ids = tuple(s for s in STREAMS if s.name != "spa_types"), []
+    chosen = plan_streams(candidates + tuple(s for i in spa_ids for s in spa_streams(i)), flags, requested, scopes)
 
     resources: Dict[str, DltResource] = {}
     for stream in chosen:
@@ -175,8 +178,8 @@ def _wants_spa(requested: Optional[List[str]]) -> bool:
     return requested is None or any(n.startswith("spa_") for n in requested)
 
 
-def discover_spa_types(client: Bitrix24Client, scopes: List[str]) -> List[int]:
-    """entityTypeIds of the portal's smart processes; [] (with a warning) if the webhook may not list them."""
+def discover_spa_types(client: Bitrix24Client, scopes: List[str]) -> Optional[List[int]]:
+    """entityTypeIds of the portal's smart processes; None (with a warning) if the webhook may not list them."""
     if "crm" not in scopes:
         return []
     ids: List[int] = []
@@ -194,7 +197,7 @@ def discover_spa_types(client: Bitrix24Client, scopes: List[str]) -> List[int]:
             " needs a webhook created by a CRM administrator; or set sources.bitrix24.spa_entity_type_ids.",
             exc.description or exc.code,
         )
-        return []
+        return None
     return sorted(set(ids))
 
 

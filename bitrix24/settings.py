@@ -150,6 +150,7 @@ STREAMS: Tuple[Stream, ...] = (
         name="spa_types",
         method="crm.type.list",
         reader="pages",
+        quirk="admin_only",
         primary_key="id",
         items_key="types",
         params={"order": {"id": "ASC"}},
@@ -172,7 +173,9 @@ STREAMS: Tuple[Stream, ...] = (
                "DISCOUNT_RATE": "double", "DISCOUNT_SUM": "double", "TAX_RATE": "double",
                "TAX_INCLUDED": "char", "CUSTOMIZED": "char", "MEASURE_CODE": "integer", "SORT": "integer",
                "TYPE": "integer", "STORE_ID": "integer", "RESERVE_ID": "integer",
-               "DATE_RESERVE_END": "date", "RESERVE_QUANTITY": "double"},
+               "DATE_RESERVE_END": "date", "RESERVE_QUANTITY": "double", "OWNER_TYPE": "string",
+               "PRODUCT_NAME": "string", "ORIGINAL_PRODUCT_NAME": "string", "PRODUCT_DESCRIPTION": "string",
+               "MEASURE_NAME": "string", "XML_ID": "string"},
     ),
     Stream(
         name="deal_comments",
@@ -185,7 +188,7 @@ STREAMS: Tuple[Stream, ...] = (
         columns={**_CHILD_COLUMNS, "FILES": {"data_type": "json"}},
         quirk="comments",
         types={"ID": "integer", "ENTITY_ID": "integer", "CREATED": "datetime", "AUTHOR_ID": "user",
-               "FILES": "object"},
+               "FILES": "object", "COMMENT": "string", "ENTITY_TYPE": "string"},
     ),
 )
 

@@ -15,7 +15,7 @@ import pendulum
 
 from .batch import PAGE, ListQuery, command, read_keyset, read_per_id
 from .client import Bitrix24Client
-from .errors import MethodNotFoundError
+from .errors import ApiError, MethodNotFoundError
 from .fields import FieldTyping, static_descriptors, to_int
 from .settings import TOMBSTONE, Stream
 
@@ -54,7 +54,19 @@ def typing_for(client: Bitrix24Client, stream: Stream) -> FieldTyping:
 
 
 def _with_columns(rows: List[Dict[str, Any]], typing: FieldTyping) -> Any:
-    return dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=list(typing.columns.values())))
+    """Attach column hints to a stream's first page.
+
+    Keys the typing does not know and that are empty on every row of the page get a text hint, so
+    dlt creates them (Bitrix's unknown fields are text) instead of warning about untyped columns.
+    """
+    columns = list(typing.columns.values())
+    empty, filled = set(), set()
+    for row in rows:
+        for key, value in row.items():
+            (empty if value is None else filled).add(key)
+    for key in sorted(empty - filled - set(typing.columns)):
+        columns.append({"name": key, "data_type": "text", "nullable": True})
+    return dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=columns))
 
 
 # ---------------------------------------------------------------------------- quirks
@@ -216,6 +228,10 @@ def pages(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[
             start = to_int(envelope.get("next"))
     except MethodNotFoundError:
         _unavailable(stream)
+    except ApiError as exc:
+        if stream.quirk != "admin_only" or exc.code != "ACCESS_DENIED":
+            raise
+        logger.warning("Stream %s skipped: %s needs a webhook of a CRM administrator.", stream.name, stream.method)
 
 
 def limit_offset(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
@@ -240,8 +256,9 @@ def limit_offset(client: Bitrix24Client, stream: Stream, options: Options) -> It
 def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """Transformer: child rows of the deals this run extracted, 50 deals per request.
 
-    Every deal also gets a tombstone row; with the delete-insert merge on `stream.merge_key` it
-    clears the deal's old child rows first, so a product removed from a deal disappears here too.
+    The table merges with delete-insert on `stream.merge_key` (the deal id): a deal's new rows
+    replace all its old ones, so a product removed from a deal disappears here too. A deal with no
+    rows left sends one tombstone row, which clears its old rows and is itself never stored.
     """
     deals = deals if isinstance(deals, list) else [deals]
     ids = [d["ID"] for d in deals if isinstance(d, dict) and d.get("ID")]
@@ -258,8 +275,10 @@ def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Option
         if stream.quirk in ROW_FIXES:
             ROW_FIXES[stream.quirk](rows)
         typing.convert_all(rows)
-        out.append({stream.merge_key: deal_id, "ID": 0, TOMBSTONE: True})
-        out.extend(rows)
+        if rows:  # delete-insert on the deal id replaces whatever the deal had before
+            out.extend(rows)
+        else:  # a deal with no child rows left: a tombstone clears the old ones
+            out.append({stream.merge_key: deal_id, "ID": 0, TOMBSTONE: True})
     yield _with_columns(out, typing)
 
 

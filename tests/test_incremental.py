@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from conftest import column_types, edit, query, source, tick
+
 from simportal import SimPortal
 
 
