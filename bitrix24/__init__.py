@@ -43,7 +43,7 @@ from .errors import (
     RetryBudgetExceeded,
     ScopeError,
 )
-from .settings import STREAMS, STREAMS_BY_NAME, Stream, spa_streams
+from .settings import DELETED, DELETED_AT, STREAMS, STREAMS_BY_NAME, Stream, spa_streams
 from .streams import READERS, Options
 
 logger = logging.getLogger("bitrix24")
@@ -78,6 +78,7 @@ def bitrix24_source(
     max_retry_seconds: float = 900.0,
     spa_entity_type_ids: Optional[List[int]] = None,
     allow_external_schedulers: bool = False,
+    detect_deletes: Optional[str] = None,
 ) -> Iterator[DltResource]:
     """All streams of a Bitrix24 portal.
 
@@ -100,6 +101,9 @@ def bitrix24_source(
             on Enterprise plans).
         max_retry_seconds: how long one call may keep failing transiently before the run stops.
         spa_entity_type_ids: SPA entityTypeIds to load; skips discovery (no request at build time).
+        detect_deletes: after each incremental run of an entity, find rows deleted on the portal
+            with an id-only scan (one request per 2,500 rows) and "delete" them from the
+            destination or "mark" them (`_deleted`, `_deleted_at`); None = off.
         allow_external_schedulers: take each date-cursor window from the orchestrator's data
             interval (Airflow); dlt also enables this when its Airflow helper runs the source.
     """
@@ -116,6 +120,7 @@ def bitrix24_source(
     options = Options(
         deal_category_ids=tuple(check_category_ids(deal_category_ids)),
         extract_deal_contacts=flags["extract_deal_contacts"],
+        detect_deletes=check_detect_deletes(detect_deletes),
     )
     client = Bitrix24Client(
         webhook,
@@ -144,6 +149,12 @@ def bitrix24_source(
         resources[stream.name] = make_resource(
             client, stream, options, incremental, lower_bound, parent, bool(allow_external_schedulers)
         )
+        if incremental and options.detect_deletes and stream.reader == "keyset" and stream.cursor != stream.id_field:
+            hard = options.detect_deletes == "delete"
+            resources[stream.name].apply_hints(columns={
+                DELETED: {"data_type": "bool", "hard_delete": True} if hard else {"data_type": "bool"},
+                **({} if hard else {DELETED_AT: {"data_type": "timestamp"}}),
+            })
     yield from resources.values()
 
 
@@ -155,6 +166,18 @@ def known_names(spa_ids: Optional[List[int]]) -> List[str]:
 def incremental_names(spa_ids: Optional[List[int]]) -> List[str]:
     every = list(STREAMS) + [s for i in (spa_ids or []) for s in spa_streams(i)]
     return [s.name for s in every if s.incremental_capable]
+
+
+def check_detect_deletes(value: Any) -> Optional[str]:
+    if value in (None, False, "", "off", "none"):
+        return None
+    if value is True:
+        return "delete"
+    if value not in ("delete", "mark"):
+        raise ConfigurationError(
+            f'sources.bitrix24.detect_deletes must be "delete", "mark" or unset; got {value!r}.'
+        )
+    return value
 
 
 def check_spa_ids(value: Any) -> Optional[List[int]]:
@@ -255,6 +278,7 @@ def make_resource(
             allow_external_schedulers=False if by_id else (True if external_schedulers else None),
             range_start="closed",
             range_end="open",
+            on_cursor_value_missing="include",  # detect_deletes rows carry no cursor
         )
     hints: Dict[str, Any] = dict(
         name=stream.name,

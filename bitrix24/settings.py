@@ -12,6 +12,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 MULTIFIELDS = ("PHONE", "EMAIL", "WEB", "IM")
 TOMBSTONE = "_tombstone"  # marker rows that clear a parent's child rows before the new ones land
+DELETED = "_deleted"  # detect_deletes: hard-delete flag ("delete") or soft mark ("mark")
+DELETED_AT = "_deleted_at"  # detect_deletes="mark": when the deletion was noticed (portal clock)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ method with the batch reader, types the rows and yields them page by page (never
 """
 
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from .batch import PAGE, ListQuery, command, read_keyset, read_per_id
 from .client import Bitrix24Client
 from .errors import ApiError, MethodNotFoundError
 from .fields import FieldTyping, static_descriptors, to_int
-from .settings import TOMBSTONE, Stream
+from .settings import DELETED, DELETED_AT, TOMBSTONE, Stream
 
 logger = logging.getLogger("bitrix24")
 
@@ -28,6 +29,7 @@ class Options:
 
     deal_category_ids: tuple = ()
     extract_deal_contacts: bool = False
+    detect_deletes: Optional[str] = None  # None, "delete" or "mark"
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -178,8 +180,91 @@ def keyset(
             if fix:
                 fix(client, stream, options, page)
             yield _with_columns(page, typing) if first else page
+        if options.detect_deletes and cursor is not None and stream.cursor != stream.id_field:
+            yield from deletions(client, stream, options, dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {})
     except MethodNotFoundError:
         _unavailable(stream)
+
+
+def deletions(client: Bitrix24Client, stream: Stream, options: Options, filters: Dict[str, Any]) -> Iterator[Any]:
+    """`detect_deletes`: rows in the destination that the portal no longer has.
+
+    A keyset scan that selects only the id (2,500 ids per request) lists what the portal holds;
+    ids stored in the destination but missing there were deleted. In "delete" mode they go out as
+    hard-delete rows; in "mark" mode the stored rows come back with `_deleted` = true and
+    `_deleted_at` set.
+    """
+    stored = _stored_ids(stream)
+    if not stored:
+        return
+    params = {k: v for k, v in stream.params.items() if k.lower() != "select"}
+    params["select"] = [stream.id_field]
+    query = ListQuery(stream.method, params=params, filter=filters, filter_key=stream.filter_key,
+                      id_field=stream.id_field, items_key=stream.items_key)
+    live: set = set()
+    for page in read_keyset(client, query):
+        live.update(to_int(row.get(stream.id_field)) for row in page)
+    gone = sorted(stored - live)
+    logger.info("%s: %d of %d stored rows are gone from the portal", stream.name, len(gone), len(stored))
+    if not gone:
+        return
+    if options.detect_deletes == "delete":
+        yield [{stream.id_field: row_id, DELETED: True} for row_id in gone]
+        return
+    now = client.portal_now()
+    for start in range(0, len(gone), 1000):
+        rows = _stored_rows(stream, gone[start:start + 1000])
+        for row in rows:
+            row[DELETED], row[DELETED_AT] = True, now
+        if rows:
+            yield rows
+
+
+def _dataset_table(stream: Stream):
+    """(dataset, table name, id column) in the destination, or None before the first load."""
+    try:
+        pipeline = dlt.current.pipeline()
+        schema = pipeline.default_schema
+    except Exception:
+        return None
+    naming = schema.naming
+    table, column = naming.normalize_table_identifier(stream.name), naming.normalize_identifier(stream.id_field)
+    if table not in schema.tables or column not in schema.tables[table].get("columns", {}):
+        return None
+    return pipeline.dataset(), table, column
+
+
+def _stored_ids(stream: Stream) -> set:
+    found = _dataset_table(stream)
+    if found is None:
+        return set()
+    dataset, table, column = found
+    sql = f"SELECT {column} FROM {table}"
+    columns = dlt.current.pipeline().default_schema.tables[table]["columns"]
+    if DELETED in columns and not columns[DELETED].get("hard_delete"):
+        sql += f" WHERE {DELETED} IS NULL OR NOT {DELETED}"  # "mark" mode: marked already
+    try:
+        return {int(r[0]) for r in dataset(sql).fetchall() if r[0] is not None}
+    except Exception as exc:  # no table yet, or a destination without SQL access
+        logger.warning("detect_deletes: could not read ids of %s from the destination (%s); skipped", table, exc)
+        return set()
+
+
+def _stored_rows(stream: Stream, ids: List[int]) -> List[Dict[str, Any]]:
+    dataset, table, column = _dataset_table(stream)
+    relation = dataset(f"SELECT * FROM {table} WHERE {column} IN ({', '.join(str(int(i)) for i in ids)})")
+    names = [c[0] if isinstance(c, tuple) else c for c in relation.columns]
+    schema_columns = dlt.current.pipeline().default_schema.tables[table]["columns"]
+    as_json = {n for n, c in schema_columns.items() if c.get("data_type") == "json"}
+    rows = []
+    for values in relation.fetchall():
+        row = {name: value for name, value in zip(names, values) if not name.startswith("_dlt_")}
+        for name in as_json & row.keys():
+            if isinstance(row[name], str):
+                row[name] = json.loads(row[name])
+        row[stream.id_field] = row.pop(column)
+        rows.append(row)
+    return rows
 
 
 def _unavailable(stream: Stream) -> None:
