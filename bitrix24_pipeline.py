@@ -44,7 +44,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--demo", action="store_true", help="start a simulated portal with seeded data and load it")
     parser.add_argument("--demo-size", type=int, default=DEMO_SIZE, help="rows in the demo portal (default %(default)s)")
     parser.add_argument("--destination", default="duckdb", help="dlt destination (default: duckdb)")
-    parser.add_argument("--dataset", default="bitrix24", help="dataset (schema) name (default: bitrix24)")
+    parser.add_argument(
+        "--dataset", default="bitrix24_data",
+        help="dataset (schema) name (default: bitrix24_data; DuckDB cannot have a schema named like its file)",
+    )
     parser.add_argument("--pipeline-name", default=None, help="pipeline name (default: bitrix24, or bitrix24_demo)")
     parser.add_argument("--streams", default=None, help="comma-separated streams to load (default: all)")
     parser.add_argument(
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
     name = args.pipeline_name or ("bitrix24_demo" if args.demo else "bitrix24")
     destination: Any = args.destination
     if args.destination == "duckdb":
-        destination = dlt.destinations.duckdb(f"{name}.duckdb")
+        destination = dlt.destinations.duckdb(os.path.abspath(f"{name}.duckdb"))
     pipeline = dlt.pipeline(
         pipeline_name=name,
         destination=destination,
@@ -136,7 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     print(summary(pipeline, started))
     if args.destination == "duckdb":
-        print(f"\nData is in {os.path.abspath(pipeline.pipeline_name + '.duckdb')}, dataset {args.dataset}.")
+        print(f"\nData is in {os.path.abspath(pipeline.pipeline_name + '.duckdb')}, schema {args.dataset}.")
     return 0
 
 

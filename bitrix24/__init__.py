@@ -142,6 +142,9 @@ def bitrix24_source(
             candidates, spa_ids = tuple(s for s in STREAMS if s.name != "spa_types"), []
     chosen = plan_streams(candidates + tuple(s for i in spa_ids for s in spa_streams(i)), flags, requested, scopes)
 
+    if options.deal_category_ids and any(s.name == "deals" for s in chosen):
+        check_categories_exist(client, options.deal_category_ids)
+
     resources: Dict[str, DltResource] = {}
     for stream in chosen:
         incremental = stream.incremental_capable and kinds.get(stream.name, "incremental") == "incremental"
@@ -166,6 +169,24 @@ def known_names(spa_ids: Optional[List[int]]) -> List[str]:
 def incremental_names(spa_ids: Optional[List[int]]) -> List[str]:
     every = list(STREAMS) + [s for i in (spa_ids or []) for s in spa_streams(i)]
     return [s.name for s in every if s.incremental_capable]
+
+
+def check_categories_exist(client: Bitrix24Client, wanted: Sequence[int]) -> None:
+    """`deal_category_ids` must name pipelines the portal has (one `crm.category.list` call)."""
+    try:
+        envelope = client.call("crm.category.list", {"entityTypeId": 2})
+    except (ApiError, MethodNotFoundError) as exc:
+        logger.info("could not list deal pipelines to check deal_category_ids (%s)", exc)
+        return
+    result = envelope.get("result") or {}
+    categories = result.get("categories", []) if isinstance(result, dict) else []
+    known = {int(c["id"]) for c in categories if isinstance(c, dict) and "id" in c}
+    unknown = [i for i in wanted if i not in known]
+    if known and unknown:
+        raise ConfigurationError(
+            f"sources.bitrix24.deal_category_ids names pipelines the portal does not have:"
+            f" {', '.join(map(str, unknown))}. The portal's deal pipelines are: {', '.join(map(str, sorted(known)))}."
+        )
 
 
 def check_detect_deletes(value: Any) -> Optional[str]:

@@ -61,17 +61,19 @@ AUTH_FIX = (
     " Create a new inbound webhook in Bitrix24 (Developer resources > Other > Inbound webhook) and"
     " put its URL in sources.bitrix24.webhook_url."
 )
+FIRST_CONTACT_ATTEMPTS = 3  # a URL that never gave one Bitrix answer fails after this many tries
 RETRY_CODES = {"QUERY_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER", "ERROR_CORE"}
 
 
 class _Transient(Exception):
     """An attempt failed in a way worth retrying."""
 
-    def __init__(self, why: str, wait: Optional[float] = None, penalize: bool = False) -> None:
+    def __init__(self, why: str, wait: Optional[float] = None, penalize: bool = False, unreachable: bool = False) -> None:
         super().__init__(why)
         self.why = why
         self.wait = wait
         self.penalize = penalize
+        self.unreachable = unreachable  # no connection, or not Bitrix at all: fatal on first contact
 
 
 class _Redactor(logging.Filter):
@@ -174,6 +176,7 @@ class Bitrix24Client:
         self._clock: Optional[Tuple[float, float, str]] = None  # (portal_ts, monotonic, offset)
         self._cache: Dict[Any, Any] = {}
         self._cache_locks: Dict[Any, threading.Lock] = {}
+        self._reached = False  # set by the first answer that is Bitrix JSON
         _LATEST[:] = [self]
 
     def __repr__(self) -> str:
@@ -236,6 +239,13 @@ class Bitrix24Client:
                 wait = fault.wait if fault.wait is not None else min(30.0, 0.5 * 2 ** (attempt - 1))
                 wait *= 1.0 + random.random() * 0.1
                 elapsed = time.monotonic() - started
+                if not self._reached and attempt >= FIRST_CONTACT_ATTEMPTS and fault.unreachable:
+                    # Never got a Bitrix answer: a wrong host or URL, not a passing fault.
+                    raise AuthError(
+                        f"Could not reach the Bitrix24 REST API at {self.webhook.host} ({fault.why} on"
+                        f" {attempt} attempts). Check sources.bitrix24.webhook_url: it must be the inbound"
+                        " webhook URL exactly as Bitrix24 shows it, https://<portal>/rest/<user id>/<code>/."
+                    ) from None
                 if elapsed + wait > self.max_retry_seconds:
                     raise RetryBudgetExceeded(
                         f"Bitrix24 call {method} kept failing for {elapsed:.0f}s ({attempt} attempts;"
@@ -258,7 +268,7 @@ class Bitrix24Client:
             resp = self._session.post(url, data=json.dumpb(params), headers={"Content-Type": "application/json"})
             status, content = resp.status_code, resp.content
         except _requests.RequestException as exc:
-            raise _Transient(f"network error ({type(exc).__name__})") from None
+            raise _Transient(f"network error ({type(exc).__name__})", unreachable=True) from None
         if status in (301, 302, 307, 308):
             location = REDACTOR.scrub(resp.headers.get("Location", ""))
             raise AuthError(
@@ -273,14 +283,17 @@ class Bitrix24Client:
         if not isinstance(body, dict):
             kind = "an HTML page" if content.lstrip()[:1] == b"<" else "a body that is not valid JSON"
             if status >= 500 or status == 200 or status == 429:
-                raise _Transient(f"HTTP {status} with {kind}", penalize=status == 503)
+                raise _Transient(f"HTTP {status} with {kind}", penalize=status == 503, unreachable=status < 500)
             raise ApiError(
                 f"{self.webhook.host} answered {method} with HTTP {status} and {kind}; the URL in"
                 " sources.bitrix24.webhook_url does not look like a Bitrix24 REST endpoint.",
                 method=method,
             )
         if "error" in body and "result" not in body:
+            if str(body.get("error")) not in ("QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"):
+                self._reached = True
             self._raise_error(method, status, body)
+        self._reached = True
         if status >= 500:
             raise _Transient(f"HTTP {status}")
         timing = body.get("time")

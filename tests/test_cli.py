@@ -1,0 +1,137 @@
+"""bitrix24_pipeline.py: bad input gives one clear message, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from simportal import SimPortal
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = str(ROOT / "bitrix24_pipeline.py")
+
+
+def run_cli(tmp_path: Path, *args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    environ.update(env or {})
+    environ.setdefault("SOURCES__BITRIX24__REQUESTS_PER_SECOND", "50")
+    environ["DLT_DATA_DIR"] = str(tmp_path / "dlt_data")  # pipelines' state stays in the test folder
+    return subprocess.run([sys.executable, SCRIPT, "--progress", "none", *args], cwd=tmp_path, env=environ,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, tmp_path: Path, *phrases: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr, (phrase, result.stderr)
+    assert not list(tmp_path.rglob("*.duckdb")), "nothing may be written for a configuration error"
+
+
+@pytest.fixture(scope="module")
+def cli_portal():
+    with SimPortal(size=60, seed=2, rate_limit=None) as portal:
+        yield portal
+
+
+def test_help_lists_options(tmp_path):
+    result = run_cli(tmp_path, "--help")
+    assert result.returncode == 0
+    for option in ("--destination", "--dataset", "--streams", "--full-refresh", "--demo", "--progress"):
+        assert option in result.stdout
+
+
+def test_without_webhook_it_says_how_to_configure(tmp_path):
+    result = run_cli(tmp_path)
+    assert_clean_failure(result, tmp_path, "No Bitrix24 webhook is configured", "secrets.toml", "--demo")
+
+
+@pytest.mark.parametrize(
+    "url, phrase",
+    [
+        ("not a url", "webhook_url"),
+        ("http://acme.bitrix24.com/rest/1/abcdef123456/", "https://"),
+        ("https://acme.bitrix24.com/rest/abcdef123456/", "user id"),
+        ("https://acme.bitrix24.com/rest/1/abcdef123456/crm.deal.list", "method name"),
+    ],
+)
+def test_malformed_webhook_urls(tmp_path, url, phrase):
+    result = run_cli(tmp_path, env={"SOURCES__BITRIX24__WEBHOOK_URL": url})
+    assert_clean_failure(result, tmp_path, phrase)
+    assert "abcdef123456" not in result.stderr + result.stdout
+
+
+def test_wrong_code(tmp_path, cli_portal):
+    url = cli_portal.webhook_url.rsplit("/", 2)[0] + "/wrongcode123/"
+    result = run_cli(tmp_path, env={"SOURCES__BITRIX24__WEBHOOK_URL": url})
+    assert_clean_failure(result, tmp_path, "rejected the webhook", "Create a new inbound webhook")
+    assert "wrongcode123" not in result.stderr
+
+
+def test_unreachable_host(tmp_path):
+    # nothing listens on this loopback port
+    result = run_cli(tmp_path, env={"SOURCES__BITRIX24__WEBHOOK_URL": "http://127.0.0.1:9/rest/1/abcdef123456/"})
+    assert_clean_failure(result, tmp_path, "Could not reach", "webhook_url")
+
+
+def test_url_that_answers_html(tmp_path):
+    class Html(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = b"<html><body>Welcome to nginx!</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/rest/1/abcdef123456/"
+        result = run_cli(tmp_path, env={"SOURCES__BITRIX24__WEBHOOK_URL": url})
+    finally:
+        server.shutdown()
+    assert_clean_failure(result, tmp_path, "Could not reach the Bitrix24 REST API", "HTML")
+
+
+def test_deleted_portal(tmp_path):
+    with SimPortal(size=20, seed=2, rate_limit=None) as portal:
+        portal.options.portal_deleted = True
+        result = run_cli(tmp_path, env={"SOURCES__BITRIX24__WEBHOOK_URL": portal.webhook_url})
+    assert_clean_failure(result, tmp_path, "deleted or is closed")
+
+
+@pytest.mark.parametrize(
+    "key, value, phrase",
+    [
+        ("STREAMS", '["deals", "dealz"]', "Unknown stream(s) 'dealz'"),
+        ("DEAL_CATEGORY_IDS", '["first"]', "deal_category_ids"),
+        ("DEAL_CATEGORY_IDS", "[1, 77]", "does not have: 77"),
+        ("OPERATING_TIME_THRESHOLD", "-5", "operating_time_threshold"),
+        ("REQUESTS_PER_SECOND", "100000", "requests_per_second"),
+        ("REQUEST_BURST", "0", "request_burst"),
+        ("START_DATE", "2999-01-01", "in the future"),
+        ("START_DATE", "last tuesday", "not a date"),
+        ("SYNC_TYPES", '{"deals": "sometimes"}', "sync_types.deals"),
+    ],
+)
+def test_bad_options(tmp_path, cli_portal, key, value, phrase):
+    result = run_cli(tmp_path, env={"SOURCES__BITRIX24__WEBHOOK_URL": cli_portal.webhook_url,
+                                    f"SOURCES__BITRIX24__{key}": value})
+    assert_clean_failure(result, tmp_path, phrase)
+
+
+def test_streams_flag_loads_only_those(tmp_path, cli_portal):
+    result = run_cli(tmp_path, "--streams", "deals,statuses", env={"SOURCES__BITRIX24__WEBHOOK_URL": cli_portal.webhook_url})
+    assert result.returncode == 0, result.stderr
+    assert "deals" in result.stdout and "statuses" in result.stdout and "contacts " not in result.stdout
+    assert (tmp_path / "bitrix24.duckdb").exists()
