@@ -112,6 +112,11 @@ def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
         kwargs["streams"] = [s.strip() for s in args.streams.split(",") if s.strip()]
     source = bitrix24_source(**kwargs)
     refresh = "drop_sources" if (args.full_refresh or args.demo) else None
+    if pipeline.has_pending_data and not refresh:
+        # An earlier run stopped after extracting (killed, or the destination failed): load what
+        # it extracted first; dlt's run() would otherwise load it and skip this extraction.
+        print("Loading the data an interrupted earlier run left behind first.")
+        pipeline.run()
     pipeline.run(source, refresh=refresh)
     return pipeline
 

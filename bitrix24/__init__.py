@@ -76,6 +76,7 @@ def bitrix24_source(
     requests_per_second: float = 2.0,
     request_burst: int = 50,
     max_retry_seconds: float = 900.0,
+    request_timeout: float = 120.0,
     spa_entity_type_ids: Optional[List[int]] = None,
     allow_external_schedulers: bool = False,
     detect_deletes: Optional[str] = None,
@@ -100,6 +101,7 @@ def bitrix24_source(
         requests_per_second / request_burst: the portal's request-rate limit (2 and 50; 5 and 250
             on Enterprise plans).
         max_retry_seconds: how long one call may keep failing transiently before the run stops.
+        request_timeout: seconds to wait for one HTTP answer (Bitrix cuts requests at 60 s).
         spa_entity_type_ids: SPA entityTypeIds to load; skips discovery (no request at build time).
         detect_deletes: after each incremental run of an entity, find rows deleted on the portal
             with an id-only scan (one request per 2,500 rows) and "delete" them from the
@@ -128,6 +130,7 @@ def bitrix24_source(
         request_burst=int(check_number("request_burst", request_burst, 0, 10_000, integer=True)),
         operating_time_threshold=check_number("operating_time_threshold", operating_time_threshold, 0, 600),
         max_retry_seconds=check_number("max_retry_seconds", max_retry_seconds, 0, 86_400),
+        request_timeout=check_number("request_timeout", request_timeout, 0, 3_600),
     )
     for name in requested or ():
         option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None

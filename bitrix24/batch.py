@@ -171,6 +171,12 @@ def _command_failed(client: Bitrix24Client, method: str, error: Any, failures: i
     return failures
 
 
+def _maybe_gone(error: Any) -> bool:
+    text = str(error.get("error_description") if isinstance(error, dict) else error).lower()
+    code = str(error.get("error") if isinstance(error, dict) else "")
+    return code == "NOT_FOUND" or text.startswith("not found") or text.startswith("access denied")
+
+
 def read_per_id(
     client: Bitrix24Client,
     ids: Iterable[Any],
@@ -178,8 +184,10 @@ def read_per_id(
     *,
     method: str,
     follow_next: Optional[Callable[[Any, int], str]] = None,
+    exists: Optional[Callable[[List[Any]], set]] = None,
 ) -> Iterator[Tuple[Any, Any]]:
-    """Yield (id, result) for each id, running 50 commands per request.
+    """Yield (id, result) for each id, running 50 commands per request; result is None for an id
+    that no longer exists (checked with `exists(ids) -> ids still there`).
 
     With `follow_next`, a command whose answer says there is more (`next`) is continued with
     `follow_next(id, next)` in a later request, and the pages are concatenated.
@@ -187,6 +195,7 @@ def read_per_id(
     todo: List[Tuple[Any, Optional[int]]] = [(i, None) for i in ids]
     partial: Dict[Any, List[Any]] = {}
     failures: Dict[Any, int] = {}
+    suspects: Dict[Any, Any] = {}
     while todo:
         chunk, todo = todo[:MAX_COMMANDS], todo[MAX_COMMANDS:]
         commands = {
@@ -198,7 +207,11 @@ def read_per_id(
         for n, (i, start) in enumerate(chunk):
             key = f"c{n}"
             if key in answer["result_error"]:
-                failures[i] = _command_failed(client, method, answer["result_error"][key], failures.get(i, 0))
+                error = answer["result_error"][key]
+                if _maybe_gone(error):
+                    suspects[i] = error
+                    continue
+                failures[i] = _command_failed(client, method, error, failures.get(i, 0))
                 retry.append((i, start))
                 continue
             result = answer["result"].get(key)
@@ -210,4 +223,14 @@ def read_per_id(
             if i in partial:
                 result = partial.pop(i) + list(result or [])
             yield i, result
+        if suspects:
+            # "Not found" / "Access denied" for a parent listed moments ago: deleted since, or no
+            # right to read it? Ask once; only the ones that are really gone are skipped.
+            alive = exists(list(suspects)) if exists else set(suspects)
+            for i, error in suspects.items():
+                if i in alive:
+                    client.raise_command_error(method, error)
+                partial.pop(i, None)
+                yield i, None
+            suspects = {}
         todo = retry + todo

@@ -236,7 +236,12 @@ class Bitrix24Client:
             except _Transient as fault:
                 if fault.penalize:
                     self.bucket.penalize()
-                wait = fault.wait if fault.wait is not None else min(30.0, 0.5 * 2 ** (attempt - 1))
+                if fault.wait is None:  # 5xx, network, garbage: exponential backoff
+                    wait = min(30.0, 0.5 * 2 ** (attempt - 1))
+                elif fault.wait < 0:  # rate limit: the throttle spaces retries; grow slowly
+                    wait = min(5.0, 0.05 * attempt)
+                else:
+                    wait = fault.wait
                 wait *= 1.0 + random.random() * 0.1
                 elapsed = time.monotonic() - started
                 if not self._reached and attempt >= FIRST_CONTACT_ATTEMPTS and fault.unreachable:
@@ -292,7 +297,7 @@ class Bitrix24Client:
         if "error" in body and "result" not in body:
             if str(body.get("error")) not in ("QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"):
                 self._reached = True
-            self._raise_error(method, status, body)
+            self._raise_error(method, status, body, methods)
         self._reached = True
         if status >= 500:
             raise _Transient(f"HTTP {status}")
@@ -303,13 +308,17 @@ class Bitrix24Client:
                 self._note_timing(_method_of(method), timing)
         return body
 
-    def _raise_error(self, method: str, status: int, body: Dict[str, Any]) -> None:
+    def _raise_error(self, method: str, status: int, body: Dict[str, Any], methods: Iterable[str] = ()) -> None:
         code = str(body.get("error") or "")
         description = REDACTOR.scrub(str(body.get("error_description") or ""))
         if code == "QUERY_LIMIT_EXCEEDED" or status == 503:
-            raise _Transient(f"{code or 'HTTP 503'} (portal request-rate limit)", penalize=True)
+            # The portal's bucket is full: the throttle now spaces requests at 1/rate; add a
+            # slowly growing pause on top (see _request).
+            raise _Transient(f"{code or 'HTTP 503'} (portal request-rate limit)", penalize=True, wait=-1.0)
         if code == "OPERATION_TIME_LIMIT" or status == 429:
-            raise _Transient(f"{code or 'HTTP 429'} on {method}", wait=self._operating_wait(method, blocked=True))
+            # A batch answers 429 for the method its commands use: wait for that method's reset.
+            wait = max(self._operating_wait(m, blocked=True) for m in (set(methods) or {method}))
+            raise _Transient(f"{code or 'HTTP 429'} on {method} (operating-time limit)", wait=wait)
         if code in RETRY_CODES or status >= 500 and code not in AUTH_ERRORS:
             raise _Transient(f"{code or 'error'} (HTTP {status})")
         if code == "ACCESS_DENIED" and ("subscription" in description.lower() or "commercial" in description.lower()):

@@ -89,11 +89,19 @@ def deal_contact_ids(client: Bitrix24Client, stream: Stream, options: Options, r
     by_id = {row["ID"]: row for row in rows}
     found = read_per_id(
         client, list(by_id), lambda i: command("crm.deal.contact.items.get", {"id": i}),
-        method="crm.deal.contact.items.get",
+        method="crm.deal.contact.items.get", exists=lambda ids: existing_deals(client, ids),
     )
     for deal_id, bindings in found:
+        if bindings is None:
+            continue  # deleted since it was listed
         ordered = sorted(bindings or [], key=lambda b: (b.get("IS_PRIMARY") != "Y", to_int(b.get("SORT")) or 0))
         by_id[deal_id]["CONTACT_IDS"] = [to_int(b.get("CONTACT_ID")) for b in ordered] or None
+
+
+def existing_deals(client: Bitrix24Client, ids: List[Any]) -> set:
+    """Which of these (at most 50) deals still exist."""
+    rows = client.call("crm.deal.list", {"filter": {"@ID": list(ids)}, "select": ["ID"], "start": -1}).get("result")
+    return {to_int(r.get("ID")) for r in rows or [] if isinstance(r, dict)}
 
 
 def comment_command(deal_id: Any, start: Optional[int] = None) -> str:
@@ -353,7 +361,9 @@ def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Option
     follow = make if stream.method.startswith("crm.timeline.comment.list") else None
     typing = typing_for(client, stream)
     out: List[Dict[str, Any]] = []
-    for deal_id, rows in read_per_id(client, ids, make, method=stream.method, follow_next=follow):
+    found = read_per_id(client, ids, make, method=stream.method, follow_next=follow,
+                        exists=lambda gone: existing_deals(client, gone))
+    for deal_id, rows in found:
         rows = [dict(r) for r in (rows or []) if isinstance(r, dict)]
         for row in rows:
             row[stream.merge_key] = deal_id  # some methods send it as text, some not at all

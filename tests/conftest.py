@@ -55,17 +55,17 @@ def source(portal: SimPortal, **kwargs: Any):
 
 
 def query(pipeline: dlt.Pipeline, sql: str):
-    """Run SQL against the pipeline's DuckDB file (dataset `bitrix24`)."""
+    """Run SQL against the pipeline's DuckDB file, in its dataset."""
     path = pipeline.destination_client().config.credentials.database
     with duckdb.connect(path, read_only=True) as con:
-        con.execute("SET schema = 'bitrix24'")
+        con.execute(f"SET schema = '{pipeline.dataset_name}'")
         return con.execute(sql).fetchall()
 
 
 def column_types(pipeline: dlt.Pipeline, table: str) -> Dict[str, str]:
     rows = query(
         pipeline,
-        f"select column_name, data_type from information_schema.columns where table_schema = 'bitrix24'"
+        f"select column_name, data_type from information_schema.columns where table_schema = '{pipeline.dataset_name}'"
         f" and table_name = '{table}'",
     )
     return dict(rows)
