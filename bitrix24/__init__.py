@@ -9,7 +9,7 @@ request-rate throttle shared by every thread.
     import dlt
     from bitrix24 import bitrix24_source
 
-    pipeline = dlt.pipeline("bitrix24", destination="duckdb", dataset_name="bitrix24")
+    pipeline = dlt.pipeline("bitrix24", destination="duckdb", dataset_name="bitrix24_data")
     pipeline.run(bitrix24_source())
 
 Configuration comes from `.dlt/config.toml`, `.dlt/secrets.toml` or environment variables, section
