@@ -117,7 +117,9 @@ def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
         # it extracted first; dlt's run() would otherwise load it and skip this extraction.
         print("Loading the data an interrupted earlier run left behind first.")
         pipeline.run()
-    pipeline.run(source, refresh=refresh)
+    # DuckDB loads jsonl files about 25x faster than dlt's default INSERT statements for it.
+    file_format = "jsonl" if args.destination == "duckdb" else None
+    pipeline.run(source, refresh=refresh, loader_file_format=file_format)
     return pipeline
 
 

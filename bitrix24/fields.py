@@ -207,25 +207,8 @@ def kind_of(descriptor: Mapping[str, Any]) -> str:
     return TYPE_KIND.get(bitrix_type, "text")
 
 
-def _guarded(field: str, convert: Converter, table: str) -> Converter:
-    warned = []
-
-    def guarded(value: Any) -> Any:
-        try:
-            return convert(value)
-        except (TypeError, ValueError, IndexError):
-            if not warned:
-                warned.append(True)
-                logger.warning(
-                    "%s.%s: value %.40r does not match the field's type; kept as it came"
-                    " (dlt stores it in a variant column)",
-                    table,
-                    field,
-                    value,
-                )
-            return value
-
-    return guarded
+_MISSING = object()
+_CONVERSION_ERRORS = (TypeError, ValueError, IndexError, OverflowError, AttributeError)
 
 
 def _multiple(convert: Converter) -> Converter:
@@ -262,6 +245,8 @@ class FieldTyping:
     ) -> None:
         self.table = table
         self.converters: List[Tuple[str, Converter]] = []
+        self.text_fields: List[str] = []  # only "" -> None; handled without a call per value
+        self._warned: set = set()
         self.columns: Dict[str, Dict[str, Any]] = {}
         self.kinds: Dict[str, str] = {}
         for code, descriptor in descriptors.items():
@@ -273,7 +258,10 @@ class FieldTyping:
             if multiple:
                 convert, data_type = _multiple(convert), "json"
             self.kinds[code] = "multiple" if multiple else kind
-            self.converters.append((code, _guarded(code, convert, table)))
+            if kind == "text" and not multiple:
+                self.text_fields.append(code)
+            else:
+                self.converters.append((code, convert))
             column: Dict[str, Any] = {"name": code, "nullable": True}
             if data_type:
                 column["data_type"] = data_type
@@ -288,10 +276,34 @@ class FieldTyping:
                     self.columns[name] = {**column, "name": name, "data_type": part_type}
 
     def convert(self, row: Dict[str, Any]) -> Dict[str, Any]:
+        """Convert one row in place (hot path: one call per typed value, none per text value)."""
+        for code in self.text_fields:
+            value = row.get(code)
+            if value == "" or value == [] or value == {}:
+                row[code] = None
+            elif value.__class__ is int or value.__class__ is float:
+                row[code] = str(value)
         for code, convert in self.converters:
-            if code in row:
-                row[code] = convert(row[code])
+            value = row.get(code, _MISSING)
+            if value is _MISSING:
+                continue
+            try:
+                row[code] = convert(value)
+            except _CONVERSION_ERRORS:
+                self._keep(code, value)
         return row
+
+    def _keep(self, code: str, value: Any) -> None:
+        """A value that does not fit its type stays as it came; dlt puts it in a variant column."""
+        if code not in self._warned:
+            self._warned.add(code)
+            logger.warning(
+                "%s.%s: value %.40r does not match the field's type; kept as it came"
+                " (dlt stores it in a variant column)",
+                self.table,
+                code,
+                value,
+            )
 
     def convert_all(self, rows: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
         return [self.convert(row) for row in rows]

@@ -21,7 +21,7 @@ def core_load(portal, tmp_path_factory):
     pipeline = dlt.pipeline("core", destination=dlt.destinations.duckdb(str(path / "core.duckdb")),
                             dataset_name="bitrix24", pipelines_dir=str(path / "pipelines"))
     portal.stats.reset()
-    info = pipeline.run(source(portal, streams=CORE))
+    info = pipeline.run(source(portal, streams=CORE), loader_file_format="jsonl")  # as bitrix24_pipeline.py does
     assert not info.has_failed_jobs
     return pipeline
 

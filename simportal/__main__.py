@@ -1,0 +1,38 @@
+"""CLI: python -m simportal --size 1000 --seed 1 --port 8765 [--rate 2/50|off]"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from .portal import SimPortal
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m simportal", description="Simulated Bitrix24 portal")
+    ap.add_argument("--size", type=int, default=1000, help="approximate number of CRM rows")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--rate", default="2/50", help="DRAIN/BURST leaky bucket (e.g. 2/50, 5/250) or 'off'")
+    ap.add_argument("--operating-limit", default="480", help="seconds per method per 10 min, or 'off'")
+    ap.add_argument("--tz", default="+03:00", help="portal UTC offset")
+    a = ap.parse_args(argv)
+    rate = None if a.rate.lower() == "off" else tuple(float(x) for x in a.rate.split("/"))
+    op = None if a.operating_limit.lower() == "off" else float(a.operating_limit)
+    t = time.perf_counter()
+    p = SimPortal(size=a.size, seed=a.seed, rate_limit=rate, operating_limit=op, tz_offset=a.tz,
+                  host=a.host, port=a.port)
+    url = p.start()
+    print(f"simportal: {a.size} rows, seed {a.seed}, built in {time.perf_counter() - t:.1f}s", flush=True)
+    print(url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        p.stop()
+
+
+if __name__ == "__main__":
+    main()
