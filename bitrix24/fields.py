@@ -9,11 +9,11 @@ new `UF_*` field on the portal becomes a new typed column on the next run with n
 |------------------------------------------------|--------------------------------------------|
 | integer, crm_category, enumeration, crm_enum_*, iblock_* | bigint                           |
 | user, employee, crm_company/contact/lead/deal/quote, crm_entity | bigint, `0` = no link = NULL |
-| double                                         | double                                     |
+| double                                         | decimal(38,9): exact, money sums stay exact |
 | char, boolean                                  | bool (`Y`/`N`, `1`/`0`, true/false)        |
 | date                                           | date (the time part Bitrix adds is dropped) |
 | datetime                                       | timestamp with time zone                   |
-| money (`100.00|USD`)                           | `<col>__amount` double + `<col>__currency` |
+| money (`100.00|USD`)                           | `<col>__amount` decimal + `<col>__currency` |
 | crm_multifield (PHONE, EMAIL, WEB, IM)         | child table `<table>__phone` etc.          |
 | object, file, bindings, communications, …      | json                                       |
 | anything with isMultiple                       | json list of converted values              |
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 logger = logging.getLogger("bitrix24")
@@ -62,12 +63,18 @@ def to_ref(value: Any) -> Any:
     return None if number == 0 else number
 
 
-def to_float(value: Any) -> Any:
+def to_decimal(value: Any) -> Any:
+    """Exact decimal from Bitrix's decimal strings ("19999.99"): sums of money stay exact."""
     if _empty(value) or value is False:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return float(str(value).strip().replace(",", "."))
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return Decimal(value)
+    number = Decimal(repr(value) if isinstance(value, float) else str(value).strip().replace(",", "."))
+    if not number.is_finite():
+        raise ValueError(value)
+    return number
 
 
 _TRUE = {"Y", "y", "1", "true", "True", "TRUE", "yes", "D"}
@@ -132,7 +139,7 @@ def to_money(value: Any) -> Any:
         return {"amount": None, "currency": None}
     text = str(value)
     amount, _, currency = text.partition("|")
-    return {"amount": float(amount) if amount.strip() else None, "currency": currency or None}
+    return {"amount": to_decimal(amount) if amount.strip() else None, "currency": currency or None}
 
 
 def to_multifield(value: Any) -> Any:
@@ -153,7 +160,7 @@ def to_multifield(value: Any) -> Any:
 KINDS: Dict[str, Tuple[Converter, Optional[str]]] = {
     "int": (to_int, "bigint"),
     "ref": (to_ref, "bigint"),
-    "float": (to_float, "double"),
+    "float": (to_decimal, "decimal"),
     "bool": (to_bool, "bool"),
     "date": (to_date, "date"),
     "datetime": (to_datetime, "timestamp"),
@@ -208,7 +215,7 @@ def kind_of(descriptor: Mapping[str, Any]) -> str:
 
 
 _MISSING = object()
-_CONVERSION_ERRORS = (TypeError, ValueError, IndexError, OverflowError, AttributeError)
+_CONVERSION_ERRORS = (TypeError, ValueError, IndexError, OverflowError, AttributeError, InvalidOperation)
 
 
 def _multiple(convert: Converter) -> Converter:
@@ -271,7 +278,7 @@ class FieldTyping:
             if data_type:
                 self.columns[code] = column
             elif kind == "money" and not multiple:  # flattened by dlt into two typed columns
-                for part, part_type in (("amount", "double"), ("currency", "text")):
+                for part, part_type in (("amount", "decimal"), ("currency", "text")):
                     name = f"{code}__{part}"
                     self.columns[name] = {**column, "name": name, "data_type": part_type}
 

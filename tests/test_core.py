@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 from conftest import column_types, query, source
@@ -40,7 +41,7 @@ def test_entity_values_match_the_portal(portal, core_load):
     for deal_id, title, opportunity, stage, category, opened in rows:
         wire = truth[deal_id]
         assert title == (wire["TITLE"] or None)
-        assert opportunity == (float(wire["OPPORTUNITY"]) if wire.get("OPPORTUNITY") not in (None, "") else None)
+        assert opportunity == (Decimal(wire["OPPORTUNITY"]) if wire.get("OPPORTUNITY") not in (None, "") else None)
         assert stage == wire["STAGE_ID"] and category == int(wire["CATEGORY_ID"])
         assert opened == (wire["OPENED"] == "Y")
 
@@ -48,7 +49,7 @@ def test_entity_values_match_the_portal(portal, core_load):
 def test_columns_are_typed_from_field_metadata(core_load):
     deals = column_types(core_load, "deals")
     assert deals["id"] == "BIGINT"
-    assert deals["opportunity"] == "DOUBLE"
+    assert deals["opportunity"] == "DECIMAL(38,9)"
     assert deals["date_modify"] == "TIMESTAMP WITH TIME ZONE"
     assert deals["date_create"] == "TIMESTAMP WITH TIME ZONE"
     assert deals["opened"] == "BOOLEAN" and deals["closed"] == "BOOLEAN"
@@ -60,13 +61,13 @@ def test_columns_are_typed_from_field_metadata(core_load):
     assert activities["completed"] == "BOOLEAN"
     assert activities["communications"] == "JSON"
     products = column_types(core_load, "products")
-    assert products["price"] == "DOUBLE" and products["timestamp_x"] == "TIMESTAMP WITH TIME ZONE"
+    assert products["price"] == "DECIMAL(38,9)" and products["timestamp_x"] == "TIMESTAMP WITH TIME ZONE"
 
 
 def test_user_fields_of_every_type_are_typed(portal, core_load):
     fields = {r[0]: (r[1], r[2]) for r in query(core_load, "select id, type, is_multiple from deal_fields where id like 'UF_%'")}
     types = column_types(core_load, "deals")
-    expected = {"integer": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
+    expected = {"integer": "BIGINT", "double": "DECIMAL(38,9)", "boolean": "BOOLEAN", "date": "DATE",
                 "datetime": "TIMESTAMP WITH TIME ZONE", "enumeration": "BIGINT", "employee": "BIGINT",
                 "string": "VARCHAR", "url": "VARCHAR", "crm_status": "VARCHAR"}
     seen = set()
@@ -78,7 +79,7 @@ def test_user_fields_of_every_type_are_typed(portal, core_load):
             continue
         if bitrix_type == "money":
             if f"{column}__amount" in types:
-                assert types[f"{column}__amount"] == "DOUBLE"
+                assert types[f"{column}__amount"] == "DECIMAL(38,9)"
                 seen.add("money")
             continue
         if bitrix_type in expected and column in types:

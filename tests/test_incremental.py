@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 from conftest import column_types, edit, query, source, tick
 
@@ -81,8 +82,8 @@ def test_new_user_field_becomes_a_typed_column(fresh_portal, make_pipeline):
     deal_id = int(fresh_portal.ground_truth("deal")[0]["ID"])
     edit(fresh_portal, "deal", deal_id, TITLE="touched")
     pipeline.run(source(fresh_portal, streams=["deals", "deal_fields"]))
-    assert column_types(pipeline, "deals")["uf_crm_new_score"] == "DOUBLE"
-    assert query(pipeline, f"select uf_crm_new_score from deals where id = {deal_id}") == [(deal_id + 0.5,)]
+    assert column_types(pipeline, "deals")["uf_crm_new_score"] == "DECIMAL(38,9)"
+    assert query(pipeline, f"select uf_crm_new_score from deals where id = {deal_id}") == [(Decimal(deal_id) + Decimal("0.5"),)]
     assert query(pipeline, "select count(*) from deal_fields where id = 'UF_CRM_NEW_SCORE'")[0][0] == 1
 
 

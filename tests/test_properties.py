@@ -1,6 +1,7 @@
 """Property-based tests: value conversion from field metadata never crashes and never drops a value."""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -62,7 +63,7 @@ def test_conversion_never_raises_and_never_loses_a_value(bitrix_type, multiple, 
 @given(st.integers(min_value=0, max_value=10**12))
 def test_integer_strings_round_trip(number):
     typing = FieldTyping({"I": {"type": "integer"}, "D": {"type": "double"}}, "t")
-    assert typing.convert({"I": str(number), "D": f"{number}.25"}) == {"I": number, "D": number + 0.25}
+    assert typing.convert({"I": str(number), "D": f"{number}.25"}) == {"I": number, "D": Decimal(number) + Decimal("0.25")}
 
 
 @given(st.datetimes(timezones=st.timezones()))

@@ -1,6 +1,7 @@
 """Pure-function pieces: throttle arithmetic, query encoding, value conversion, config checks."""
 
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -105,18 +106,18 @@ def test_field_typing_converts_wire_strings():
             "TITLE": "",
         }
     )
-    assert row["ID"] == 37 and row["OPPORTUNITY"] == 19999.99 and row["OPENED"] is True
+    assert row["ID"] == 37 and row["OPPORTUNITY"] == Decimal("19999.99") and row["OPENED"] is True
     assert row["BEGINDATE"] == date(2024, 8, 30)
     assert row["DATE_MODIFY"] == datetime(2024, 8, 30, 12, 29, tzinfo=timezone.utc)
     assert row["COMPANY_ID"] is None  # "0" is "no company"
     assert row["CATEGORY_ID"] == 0  # pipeline 0 is the default pipeline, not "none"
-    assert row["UF_MONEY"] == {"amount": 100.5, "currency": "USD"}
+    assert row["UF_MONEY"] == {"amount": Decimal("100.50"), "currency": "USD"}
     assert typing.convert({"UF_MONEY": ""})["UF_MONEY"] == {"amount": None, "currency": None}
     assert row["UF_TAGS"] == [81, 82] and row["UF_FLAG"] is False
     assert row["PHONE"][0]["ID"] == 156
     assert row["SETTINGS"] is None and row["TITLE"] is None
     assert typing.columns["UF_TAGS"]["data_type"] == "json"
-    assert typing.columns["UF_MONEY__amount"] == {"name": "UF_MONEY__amount", "nullable": True, "data_type": "double", "description": "Budget"}
+    assert typing.columns["UF_MONEY__amount"] == {"name": "UF_MONEY__amount", "nullable": True, "data_type": "decimal", "description": "Budget"}
     assert typing.columns["DATE_MODIFY"]["data_type"] == "timestamp"
 
 
