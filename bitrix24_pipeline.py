@@ -54,8 +54,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--full-refresh", action="store_true", help="drop the pipeline's state and tables and load everything again"
     )
     parser.add_argument(
-        "--progress", default="log", choices=["log", "tqdm", "enlighten", "alive_progress", "none"],
-        help="progress display (default: log)",
+        "--progress", default="auto", choices=["auto", "log", "tqdm", "enlighten", "alive_progress", "none"],
+        help="progress of rows per stream (default auto: tqdm or enlighten when installed, else log lines)",
     )
     return parser.parse_args(argv)
 
@@ -92,6 +92,20 @@ def summary(pipeline: dlt.Pipeline, started: float) -> str:
     return "\n".join(lines)
 
 
+def progress_collector(choice: str) -> Any:
+    """dlt's progress display; "auto" picks tqdm or enlighten when installed, else log lines."""
+    if choice == "none":
+        return None
+    if choice != "auto":
+        return choice
+    import importlib.util
+
+    for name in ("tqdm", "enlighten"):
+        if importlib.util.find_spec(name):
+            return name
+    return dlt.progress.log(log_period=10.0, logger=sys.stderr, dump_system_stats=False)
+
+
 def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
     name = args.pipeline_name or ("bitrix24_demo" if args.demo else "bitrix24")
     destination: Any = args.destination
@@ -101,7 +115,7 @@ def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
         pipeline_name=name,
         destination=destination,
         dataset_name=args.dataset,
-        progress=None if args.progress == "none" else args.progress,
+        progress=progress_collector(args.progress),
     )
     kwargs: dict = {}
     if webhook_url:
