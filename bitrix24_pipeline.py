@@ -21,6 +21,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from bitrix24 import STREAMS, Bitrix24Error, bitrix24_source
 from bitrix24.client import latest_client
+from bitrix24.settings import STREAMS_BY_NAME
 
 DEMO_SIZE = 3000
 HOW_TO_CONFIGURE = """No Bitrix24 webhook is configured.
@@ -124,6 +125,10 @@ def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
         kwargs.update(extract_deal_contacts=True, enable_deal_comments=True, enable_deal_products=True)
     if args.streams:
         kwargs["streams"] = [s.strip() for s in args.streams.split(",") if s.strip()]
+        for name in kwargs["streams"]:  # naming a sub-resource stream switches it on
+            option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None
+            if option:
+                kwargs[option] = True
     source = bitrix24_source(**kwargs)
     refresh = "drop_sources" if (args.full_refresh or args.demo) else None
     if pipeline.has_pending_data and not refresh:

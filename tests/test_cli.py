@@ -131,7 +131,9 @@ def test_bad_options(tmp_path, cli_portal, key, value, phrase):
 
 
 def test_streams_flag_loads_only_those(tmp_path, cli_portal):
-    result = run_cli(tmp_path, "--streams", "deals,statuses", env={"SOURCES__BITRIX24__WEBHOOK_URL": cli_portal.webhook_url})
+    result = run_cli(tmp_path, "--streams", "deals,deal_products,statuses",
+                     env={"SOURCES__BITRIX24__WEBHOOK_URL": cli_portal.webhook_url})
     assert result.returncode == 0, result.stderr
     assert "deals" in result.stdout and "statuses" in result.stdout and "contacts " not in result.stdout
+    assert "deal_products" in result.stdout  # naming a sub-resource stream switches it on
     assert (tmp_path / "bitrix24.duckdb").exists()
