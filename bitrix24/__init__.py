@@ -19,6 +19,7 @@ Configuration comes from `.dlt/config.toml`, `.dlt/secrets.toml` or environment 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
@@ -116,7 +117,7 @@ def bitrix24_source(
         "enable_deal_products": bool(enable_deal_products),
     }
     spa_ids = check_spa_ids(spa_entity_type_ids)
-    requested = check_streams(streams, known_names(spa_ids))
+    requested = check_streams(streams, known_names(spa_ids) + [n for n in _as_list(streams) if SPA_NAME.match(n)])
     kinds = check_sync_types(sync_types, incremental_names(spa_ids), known_names(spa_ids))
     lower_bound = check_start_date(start_date)
     options = Options(
@@ -143,6 +144,13 @@ def bitrix24_source(
         spa_ids = discover_spa_types(client, scopes) if _wants_spa(requested) else []
         if spa_ids is None:  # the webhook may not list SPA types: leave spa_types out too
             candidates, spa_ids = tuple(s for s in STREAMS if s.name != "spa_types"), []
+    spa_names = {s.name for i in spa_ids for s in spa_streams(i)}
+    missing_spa = [n for n in requested or () if SPA_NAME.match(n) and n not in spa_names]
+    if missing_spa:
+        raise ConfigurationError(
+            f"Stream(s) {', '.join(missing_spa)} name SPA types the portal does not have (or the webhook may"
+            f" not list); SPA types found: {', '.join(map(str, spa_ids)) or 'none'}."
+        )
     chosen = plan_streams(candidates + tuple(s for i in spa_ids for s in spa_streams(i)), flags, requested, scopes)
 
     if options.deal_category_ids and any(s.name == "deals" for s in chosen):
@@ -162,6 +170,15 @@ def bitrix24_source(
                 **({} if hard else {DELETED_AT: {"data_type": "timestamp"}}),
             })
     yield from resources.values()
+
+
+SPA_NAME = re.compile(r"^spa_(fields_)?\d+$")
+
+
+def _as_list(value: Any) -> List[str]:
+    if value is None:
+        return []
+    return [s.strip() for s in value.split(",")] if isinstance(value, str) else [str(s) for s in value]
 
 
 def known_names(spa_ids: Optional[List[int]]) -> List[str]:

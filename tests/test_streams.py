@@ -176,3 +176,41 @@ def test_configured_spa_ids_skip_discovery(portal, make_pipeline):
     pipeline = make_pipeline()
     pipeline.run(src)
     assert set(row_counts(pipeline)) == {f"spa_{entity_type_id}"}
+
+
+def test_incremental_runs_of_history_calls_and_spa(fresh_portal, make_pipeline):
+    spa = fresh_portal.ground_truth("spa_types")[0]["entityTypeId"]
+    streams = ["deal_stage_history", "lead_stage_history", "calls", f"spa_{spa}", "users"]
+    pipeline = make_pipeline()
+    pipeline.run(source(fresh_portal, streams=streams))
+    item = fresh_portal.ground_truth(f"spa:{spa}")[0]
+    deal = next(r for r in fresh_portal.ground_truth("deal") if r["STAGE_ID"] == "NEW")
+    fresh_portal.update(f"spa:{spa}", int(item["id"]), title="renamed item")
+    fresh_portal.update("deal", int(deal["ID"]), STAGE_ID="PREPARATION")  # appends a stage-history row
+    fresh_portal.create("call", PORTAL_USER_ID="1", CALL_DURATION="42")
+    edit(fresh_portal, "lead", int(fresh_portal.ground_truth("lead")[0]["ID"]), TITLE="touched")
+    fresh_portal.stats.reset()
+    pipeline.run(source(fresh_portal, streams=streams))
+    counts = row_counts(pipeline)
+    assert counts.get(f"spa_{spa}") == 1
+    assert counts.get("deal_stage_history") == 1 and "lead_stage_history" not in counts
+    assert counts.get("calls") == 1
+    assert counts.get("users") == len(fresh_portal.ground_truth("user"))  # full table: replaced
+    assert query(pipeline, f"select title from spa_{spa} where id = {item['id']}") == [("renamed item",)]
+    for table, entity in (("deal_stage_history", "deal_stage_history"), ("calls", "call")):
+        assert query(pipeline, f"select count(*) from {table}")[0][0] == len(fresh_portal.ground_truth(entity))
+
+
+def test_stage_history_with_string_values(make_pipeline):
+    from simportal import SimPortal
+
+    with SimPortal(size=120, seed=4, rate_limit=None, stagehistory_ints=False) as old_portal:
+        assert isinstance(old_portal.ground_truth("deal_stage_history")[0]["ID"], str)
+        pipeline = make_pipeline()
+        pipeline.run(source(old_portal, streams=["deal_stage_history"]))
+        truth = sorted(int(r["ID"]) for r in old_portal.ground_truth("deal_stage_history"))
+        assert [r[0] for r in query(pipeline, "select id from deal_stage_history order by id")] == truth
+        assert column_types(pipeline, "deal_stage_history")["owner_id"] == "BIGINT"
+        edit(old_portal, "deal", int(old_portal.ground_truth("deal")[0]["ID"]), STAGE_ID="WON")
+        pipeline.run(source(old_portal, streams=["deal_stage_history"]))
+        assert row_counts(pipeline).get("deal_stage_history") == 1
