@@ -208,3 +208,32 @@ def check_streams(value: Optional[Sequence[str]], known: Iterable[str]) -> Optio
             f" {', '.join(sorted(known))}."
         )
     return list(value)
+
+
+def check_detect_deletes(value: Any) -> Optional[str]:
+    if value in (None, False, "", "off", "none"):
+        return None
+    if value is True:
+        return "delete"
+    if value not in ("delete", "mark"):
+        raise ConfigurationError(
+            f'sources.bitrix24.detect_deletes must be "delete", "mark" or unset; got {value!r}.'
+        )
+    return value
+
+
+def check_spa_ids(value: Any) -> Optional[List[int]]:
+    if value is None:
+        return None
+    if isinstance(value, (int, str)):
+        value = [value]
+    try:
+        ids = sorted({int(v) for v in value})
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"sources.bitrix24.spa_entity_type_ids must be a list of SPA entityTypeIds such as [128, 1032];"
+            f" got {value!r}."
+        ) from None
+    if any(i <= 0 for i in ids):
+        raise ConfigurationError("sources.bitrix24.spa_entity_type_ids must hold positive whole numbers.")
+    return ids

@@ -1,0 +1,143 @@
+"""Which streams a run builds: the stream table filtered by flags, selection, scopes and the
+portal's SPA types. Everything here runs while the source is built, before any data is read.
+"""
+
+import logging
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .client import Bitrix24Client
+from .errors import ApiError, ConfigurationError, MethodNotFoundError, ScopeError
+from .settings import STREAMS, STREAMS_BY_NAME, Stream, spa_streams
+
+logger = logging.getLogger("bitrix24")
+
+SPA_NAME = re.compile(r"^spa_(fields_)?\d+$")
+
+
+def _as_list(value: Any) -> List[str]:
+    if value is None:
+        return []
+    return [s.strip() for s in value.split(",")] if isinstance(value, str) else [str(s) for s in value]
+
+
+def known_names(spa_ids: Optional[List[int]]) -> List[str]:
+    names = [s.name for s in STREAMS]
+    return names + [s.name for i in (spa_ids or []) for s in spa_streams(i)]
+
+
+def incremental_names(spa_ids: Optional[List[int]]) -> List[str]:
+    every = list(STREAMS) + [s for i in (spa_ids or []) for s in spa_streams(i)]
+    return [s.name for s in every if s.incremental_capable]
+
+
+def check_categories_exist(client: Bitrix24Client, wanted: Sequence[int]) -> None:
+    """`deal_category_ids` must name pipelines the portal has (one `crm.category.list` call)."""
+    try:
+        envelope = client.call("crm.category.list", {"entityTypeId": 2})
+    except (ApiError, MethodNotFoundError) as exc:
+        logger.info("could not list deal pipelines to check deal_category_ids (%s)", exc)
+        return
+    result = envelope.get("result") or {}
+    categories = result.get("categories", []) if isinstance(result, dict) else []
+    known = {int(c["id"]) for c in categories if isinstance(c, dict) and "id" in c}
+    unknown = [i for i in wanted if i not in known]
+    if known and unknown:
+        raise ConfigurationError(
+            f"sources.bitrix24.deal_category_ids names pipelines the portal does not have:"
+            f" {', '.join(map(str, unknown))}. The portal's deal pipelines are: {', '.join(map(str, sorted(known)))}."
+        )
+
+
+def _wants_spa(requested: Optional[List[str]]) -> bool:
+    return requested is None or any(n.startswith("spa_") for n in requested)
+
+
+def discover_spa_types(client: Bitrix24Client, scopes: List[str]) -> Optional[List[int]]:
+    """entityTypeIds of the portal's smart processes; None (with a warning) if the webhook may not list them."""
+    if "crm" not in scopes:
+        return []
+    ids: List[int] = []
+    start: Optional[int] = 0
+    try:
+        while start is not None:
+            envelope = client.call("crm.type.list", {"order": {"id": "ASC"}, "start": start})
+            result = envelope.get("result") or {}
+            types = result.get("types", []) if isinstance(result, dict) else []
+            ids.extend(int(t["entityTypeId"]) for t in types if isinstance(t, dict) and t.get("entityTypeId"))
+            start = int(envelope["next"]) if envelope.get("next") else None
+    except ApiError as exc:
+        logger.warning(
+            "SPA (smart process) streams skipped: the webhook may not list SPA types (%s). crm.type.list"
+            " needs a webhook created by a CRM administrator; or set sources.bitrix24.spa_entity_type_ids.",
+            exc.description or exc.code,
+        )
+        return None
+    return sorted(set(ids))
+
+
+def plan_streams(
+    candidates: Sequence[Stream], flags: Dict[str, bool], requested: Optional[List[str]], scopes: List[str]
+) -> List[Stream]:
+    """The streams to build: on by their flag, selected, and readable with the webhook's scopes."""
+    wanted = set(requested) if requested is not None else None
+    if wanted is not None:  # a sub-resource needs its parent's rows, so the parent comes along
+        wanted |= {s.parent for s in candidates if s.name in wanted and s.parent}
+    chosen, missing = [], {}
+    for stream in candidates:
+        if stream.option and not flags.get(stream.option):
+            continue
+        if wanted is not None and stream.name not in wanted:
+            continue
+        if not any(scope in scopes for scope in stream.scope):
+            if requested is not None and stream.name in requested:
+                raise ScopeError(
+                    f"Stream {stream.name} was selected but the webhook lacks the scope"
+                    f" {' or '.join(stream.scope)}. Edit the inbound webhook in Bitrix24 and tick it,"
+                    " or leave the stream out.",
+                    scope=stream.scope[0],
+                    method=stream.method,
+                )
+            missing.setdefault(stream.scope[0], []).append(stream.name)
+            continue
+        chosen.append(stream)
+    if missing:
+        logger.warning(
+            "Streams skipped because the webhook lacks their scope: %s. Add the scope to the inbound"
+            " webhook in Bitrix24 to load them.",
+            "; ".join(f"{', '.join(names)} (scope {scope})" for scope, names in missing.items()),
+        )
+    return chosen
+
+
+
+
+def choose_streams(
+    client: Bitrix24Client,
+    flags: Dict[str, bool],
+    requested: Optional[List[str]],
+    spa_ids: Optional[List[int]],
+    deal_category_ids: Sequence[int],
+) -> List[Stream]:
+    """The stream rows to build for this run (asks the portal for scopes and, if needed, SPA types)."""
+    for name in requested or ():
+        option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None
+        if option and not flags[option]:
+            raise ConfigurationError(f"Stream {name} was selected but is off: set sources.bitrix24.{option} = true.")
+    scopes = client.scopes()
+    candidates: Tuple[Stream, ...] = STREAMS
+    if spa_ids is None:
+        spa_ids = discover_spa_types(client, scopes) if _wants_spa(requested) else []
+        if spa_ids is None:  # the webhook may not list SPA types: leave spa_types out too
+            candidates, spa_ids = tuple(s for s in STREAMS if s.name != "spa_types"), []
+    spa_rows = tuple(s for i in spa_ids for s in spa_streams(i))
+    missing_spa = [n for n in requested or () if SPA_NAME.match(n) and n not in {s.name for s in spa_rows}]
+    if missing_spa:
+        raise ConfigurationError(
+            f"Stream(s) {', '.join(missing_spa)} name SPA types the portal does not have (or the webhook may"
+            f" not list); SPA types found: {', '.join(map(str, spa_ids)) or 'none'}."
+        )
+    chosen = plan_streams(candidates + spa_rows, flags, requested, scopes)
+    if deal_category_ids and any(s.name == "deals" for s in chosen):
+        check_categories_exist(client, deal_category_ids)
+    return chosen
