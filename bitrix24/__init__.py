@@ -126,6 +126,8 @@ def bitrix24_source(
         deal_category_ids=tuple(check_category_ids(deal_category_ids)),
         extract_deal_contacts=flags["extract_deal_contacts"],
         detect_deletes=check_detect_deletes(detect_deletes),
+        scopes_at_run_time=spa_ids is not None,
+        requested=tuple(requested) if requested is not None else None,
     )
     client = Bitrix24Client(
         webhook,

@@ -53,7 +53,7 @@ def _wants_spa(requested: Optional[List[str]]) -> bool:
     return requested is None or any(n.startswith("spa_") for n in requested)
 
 
-def discover_spa_types(client: Bitrix24Client, scopes: List[str]) -> Optional[List[int]]:
+def discover_spa_types(client: Bitrix24Client, scopes: Sequence[str]) -> Optional[List[int]]:
     """entityTypeIds of the portal's smart processes; None (with a warning) if the webhook may not list them."""
     if "crm" not in scopes:
         return []
@@ -76,10 +76,26 @@ def discover_spa_types(client: Bitrix24Client, scopes: List[str]) -> Optional[Li
     return sorted(set(ids))
 
 
+def has_scope(stream: Stream, scopes: Sequence[str], requested: Optional[Sequence[str]]) -> bool:
+    """Whether the webhook may read the stream; raises if the user selected it by name."""
+    if any(scope in scopes for scope in stream.scope):
+        return True
+    if requested is not None and stream.name in requested:
+        raise ScopeError(
+            f"Stream {stream.name} was selected but the webhook lacks the scope"
+            f" {' or '.join(stream.scope)}. Edit the inbound webhook in Bitrix24 and tick it,"
+            " or leave the stream out.",
+            scope=stream.scope[0],
+            method=stream.method,
+        )
+    return False
+
+
 def plan_streams(
-    candidates: Sequence[Stream], flags: Dict[str, bool], requested: Optional[List[str]], scopes: List[str]
+    candidates: Sequence[Stream], flags: Dict[str, bool], requested: Optional[List[str]], scopes: Optional[List[str]]
 ) -> List[Stream]:
-    """The streams to build: on by their flag, selected, and readable with the webhook's scopes."""
+    """The streams to build: on by their flag, selected, and (unless `scopes` is None, when the
+    readers check at run time) readable with the webhook's scopes."""
     wanted = set(requested) if requested is not None else None
     if wanted is not None:  # a sub-resource needs its parent's rows, so the parent comes along
         wanted |= {s.parent for s in candidates if s.name in wanted and s.parent}
@@ -89,15 +105,7 @@ def plan_streams(
             continue
         if wanted is not None and stream.name not in wanted:
             continue
-        if not any(scope in scopes for scope in stream.scope):
-            if requested is not None and stream.name in requested:
-                raise ScopeError(
-                    f"Stream {stream.name} was selected but the webhook lacks the scope"
-                    f" {' or '.join(stream.scope)}. Edit the inbound webhook in Bitrix24 and tick it,"
-                    " or leave the stream out.",
-                    scope=stream.scope[0],
-                    method=stream.method,
-                )
+        if scopes is not None and not has_scope(stream, scopes, requested):
             missing.setdefault(stream.scope[0], []).append(stream.name)
             continue
         chosen.append(stream)
@@ -119,12 +127,17 @@ def choose_streams(
     spa_ids: Optional[List[int]],
     deal_category_ids: Sequence[int],
 ) -> List[Stream]:
-    """The stream rows to build for this run (asks the portal for scopes and, if needed, SPA types)."""
+    """The stream rows to build for this run.
+
+    By default this asks the portal for the webhook's scopes and its SPA types. With `spa_ids`
+    configured it makes no request at all (an orchestrator may build the source while parsing a
+    DAG): the readers then check scopes when they run.
+    """
     for name in requested or ():
         option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None
         if option and not flags[option]:
             raise ConfigurationError(f"Stream {name} was selected but is off: set sources.bitrix24.{option} = true.")
-    scopes = client.scopes()
+    scopes = client.scopes() if spa_ids is None else None
     candidates: Tuple[Stream, ...] = STREAMS
     if spa_ids is None:
         spa_ids = discover_spa_types(client, scopes) if _wants_spa(requested) else []
@@ -138,6 +151,6 @@ def choose_streams(
             f" not list); SPA types found: {', '.join(map(str, spa_ids)) or 'none'}."
         )
     chosen = plan_streams(candidates + spa_rows, flags, requested, scopes)
-    if deal_category_ids and any(s.name == "deals" for s in chosen):
+    if deal_category_ids and scopes is not None and any(s.name == "deals" for s in chosen):
         check_categories_exist(client, deal_category_ids)
     return chosen

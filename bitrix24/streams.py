@@ -18,6 +18,7 @@ from .batch import PAGE, ListQuery, command, read_keyset, read_per_id
 from .client import Bitrix24Client
 from .errors import ApiError, MethodNotFoundError
 from .fields import FieldTyping, static_descriptors, to_int
+from .plan import has_scope
 from .settings import DELETED, DELETED_AT, TOMBSTONE, Stream
 
 logger = logging.getLogger("bitrix24")
@@ -30,6 +31,8 @@ class Options:
     deal_category_ids: tuple = ()
     extract_deal_contacts: bool = False
     detect_deletes: Optional[str] = None  # None, "delete" or "mark"
+    scopes_at_run_time: bool = False  # the source was built without asking the portal
+    requested: Optional[tuple] = None  # streams the user named
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -143,6 +146,8 @@ def keyset(
     stream starts): a row edited while the run is in progress falls after the window and is picked
     up by the next run. With the id as cursor (append-only tables) the keyset starts after it.
     """
+    if not readable(client, stream, options):
+        return
     filters: Dict[str, Any] = dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {}
     after, first_batch = 0, 50
     if cursor is not None:
@@ -275,6 +280,19 @@ def _stored_rows(stream: Stream, ids: List[int]) -> List[Dict[str, Any]]:
     return rows
 
 
+def readable(client: Bitrix24Client, stream: Stream, options: Options) -> bool:
+    """Scope check for sources built without a request (spa_entity_type_ids configured)."""
+    if not options.scopes_at_run_time or has_scope(stream, client.scopes(), options.requested):
+        return True
+    logger.warning(
+        "Stream %s skipped: the webhook lacks the scope %s. Add it to the inbound webhook in Bitrix24 to"
+        " load the stream.",
+        stream.name,
+        " or ".join(stream.scope),
+    )
+    return False
+
+
 def _unavailable(stream: Stream) -> None:
     logger.warning(
         "Stream %s skipped: the portal does not offer %s (the module is probably switched off on this"
@@ -286,6 +304,8 @@ def _unavailable(stream: Stream) -> None:
 
 def fields(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """One row per field of an entity: `id` is the field code, the rest is the descriptor."""
+    if not readable(client, stream, options):
+        return
     rows = [{"id": code, **descriptor} for code, descriptor in descriptors(client, stream.method).items()]
     if rows:
         yield rows
@@ -293,6 +313,8 @@ def fields(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator
 
 def unpaged(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """A method that returns all its rows in one answer (`crm.status.list`)."""
+    if not readable(client, stream, options):
+        return
     rows = client.call(stream.method, dict(stream.params)).get("result") or []
     typing = typing_for(client, stream)
     if rows:
@@ -301,6 +323,8 @@ def unpaged(client: Bitrix24Client, stream: Stream, options: Options) -> Iterato
 
 def pages(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """A short list paged by `start`/`next` (departments, SPA types): at most a few requests."""
+    if not readable(client, stream, options):
+        return
     typing = typing_for(client, stream)
     start: Optional[int] = 0
     seen: set = set()
@@ -329,6 +353,8 @@ def pages(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[
 
 def limit_offset(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """`imopenlines.config.list.get`: its own PARAMS.limit/offset paging, until a short page."""
+    if not readable(client, stream, options):
+        return
     typing = typing_for(client, stream)
     offset, first = 0, True
     try:
@@ -355,6 +381,8 @@ def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Option
     """
     deals = deals if isinstance(deals, list) else [deals]
     ids = [d["ID"] for d in deals if isinstance(d, dict) and d.get("ID")]
+    if not readable(client, stream, options):
+        return
     if not ids:
         return
     make = PER_ID_COMMANDS[stream.method.split("?")[0]]

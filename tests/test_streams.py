@@ -172,7 +172,7 @@ def test_configured_spa_ids_skip_discovery(portal, make_pipeline):
     entity_type_id = portal.ground_truth("spa_types")[0]["entityTypeId"]
     portal.stats.reset()
     src = source(portal, streams=[f"spa_{entity_type_id}"], spa_entity_type_ids=[entity_type_id])
-    assert portal.stats.commands("crm.type.list") == 0
+    assert portal.stats.http_requests() == 0  # building the source asks the portal nothing
     pipeline = make_pipeline()
     pipeline.run(src)
     assert set(row_counts(pipeline)) == {f"spa_{entity_type_id}"}
@@ -214,3 +214,19 @@ def test_stage_history_with_string_values(make_pipeline):
         edit(old_portal, "deal", int(old_portal.ground_truth("deal")[0]["ID"]), STAGE_ID="WON")
         pipeline.run(source(old_portal, streams=["deal_stage_history"]))
         assert row_counts(pipeline).get("deal_stage_history") == 1
+
+
+def test_source_built_without_requests_checks_scopes_when_it_runs(portal, make_pipeline, caplog):
+    url = portal.add_webhook(scopes=["crm", "user", "department", "imopenlines"])
+    spa = [t["entityTypeId"] for t in portal.ground_truth("spa_types")]
+    portal.stats.reset()
+    src = source(portal, webhook_url=url, spa_entity_type_ids=spa)
+    assert portal.stats.http_requests() == 0
+    pipeline = make_pipeline()
+    with caplog.at_level(logging.WARNING, logger="bitrix24"):
+        pipeline.run(src)
+    tables = set(row_counts(pipeline))
+    assert "calls" not in tables and "deals" in tables and f"spa_{spa[0]}" in tables
+    assert len([r for r in caplog.records if "telephony" in r.getMessage()]) == 1
+    with pytest.raises(Exception, match="telephony"):
+        make_pipeline().run(source(portal, webhook_url=url, spa_entity_type_ids=spa, streams=["calls"]))
