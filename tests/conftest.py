@@ -46,6 +46,25 @@ def make_pipeline(tmp_path):
     return make
 
 
+SUBS = dict(extract_deal_contacts=True, enable_deal_comments=True, enable_deal_products=True)
+
+
+def load(tmp_path_factory, name: str, portal: SimPortal, dataset: str = "bitrix24", file_format=None, **kwargs: Any):
+    """A pipeline in its own folder that has loaded `portal` once with the given source options."""
+    path = tmp_path_factory.mktemp(name)
+    pipeline = dlt.pipeline(name, destination=dlt.destinations.duckdb(str(path / f"{name}.duckdb")),
+                            dataset_name=dataset, pipelines_dir=str(path / "pipelines"))
+    info = pipeline.run(source(portal, **kwargs), loader_file_format=file_format)
+    assert not info.has_failed_jobs
+    return pipeline
+
+
+@pytest.fixture(scope="session")
+def full_load(portal, tmp_path_factory):
+    """Every stream, deal options on, loaded once (jsonl files, as bitrix24_pipeline.py loads DuckDB)."""
+    return load(tmp_path_factory, "full", portal, dataset="bitrix24_data", file_format="jsonl", **SUBS)
+
+
 def source(portal: SimPortal, **kwargs: Any):
     from bitrix24 import bitrix24_source
 

@@ -6,7 +6,7 @@ import math
 from decimal import Decimal
 
 import pytest
-from conftest import column_types, query, source
+from conftest import column_types, load, query
 
 CORE = ["contacts", "companies", "deals", "leads", "activities", "products", "statuses",
         "contact_fields", "company_fields", "deal_fields", "lead_fields", "activity_fields", "product_fields"]
@@ -16,15 +16,8 @@ ENTITIES = {"contacts": "contact", "companies": "company", "deals": "deal", "lea
 
 @pytest.fixture(scope="module")
 def core_load(portal, tmp_path_factory):
-    import dlt
-
-    path = tmp_path_factory.mktemp("core")
-    pipeline = dlt.pipeline("core", destination=dlt.destinations.duckdb(str(path / "core.duckdb")),
-                            dataset_name="bitrix24", pipelines_dir=str(path / "pipelines"))
     portal.stats.reset()
-    info = pipeline.run(source(portal, streams=CORE), loader_file_format="jsonl")  # as bitrix24_pipeline.py does
-    assert not info.has_failed_jobs
-    return pipeline
+    return load(tmp_path_factory, "core", portal, file_format="jsonl", streams=CORE)
 
 
 @pytest.mark.parametrize("table", list(ENTITIES))

@@ -3,22 +3,11 @@
 import re
 from pathlib import Path
 
-import dlt
 import pytest
-from conftest import query, source
+from conftest import query
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 QUERIES = re.findall(r"```sql\n(.*?)```", README, flags=re.S)
-
-
-@pytest.fixture(scope="module")
-def full_load(portal, tmp_path_factory):
-    path = tmp_path_factory.mktemp("docs")
-    pipeline = dlt.pipeline("docs", destination=dlt.destinations.duckdb(str(path / "docs.duckdb")),
-                            dataset_name="bitrix24_data", pipelines_dir=str(path / "pipelines"))
-    pipeline.run(source(portal, extract_deal_contacts=True, enable_deal_comments=True, enable_deal_products=True),
-                 loader_file_format="jsonl")
-    return pipeline
 
 
 def test_readme_has_the_day_one_queries():

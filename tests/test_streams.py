@@ -6,11 +6,9 @@ import logging
 import math
 
 import pytest
-from conftest import column_types, edit, query, source
+from conftest import SUBS, column_types, edit, query, source
 
 from bitrix24 import ScopeError
-
-SUBS = dict(extract_deal_contacts=True, enable_deal_comments=True, enable_deal_products=True)
 
 
 def row_counts(pipeline):
@@ -18,21 +16,8 @@ def row_counts(pipeline):
     return {k: v for k, v in counts.items() if not k.startswith("_dlt")}
 
 
-@pytest.fixture(scope="module")
-def all_load(portal, tmp_path_factory):
-    import dlt
-
-    path = tmp_path_factory.mktemp("all")
-    pipeline = dlt.pipeline("all", destination=dlt.destinations.duckdb(str(path / "all.duckdb")),
-                            dataset_name="bitrix24", pipelines_dir=str(path / "pipelines"))
-    portal.stats.reset()
-    info = pipeline.run(source(portal, **SUBS))
-    assert not info.has_failed_jobs
-    return pipeline, {m: portal.stats.http_requests(m) for m in ("batch",)}
-
-
-def test_users_include_fired_and_are_typed(portal, all_load):
-    pipeline, _ = all_load
+def test_users_include_fired_and_are_typed(portal, full_load):
+    pipeline = full_load
     truth = portal.ground_truth("user")
     assert query(pipeline, "select count(*) from users")[0][0] == len(truth)
     inactive = sum(1 for u in truth if u.get("ACTIVE") is False)
@@ -42,23 +27,23 @@ def test_users_include_fired_and_are_typed(portal, all_load):
     assert types["active"] == "BOOLEAN" and types["uf_department"] == "JSON" and types["id"] == "BIGINT"
 
 
-def test_departments(portal, all_load):
-    pipeline, _ = all_load
+def test_departments(portal, full_load):
+    pipeline = full_load
     truth = portal.ground_truth("department")
     rows = query(pipeline, "select id, parent, uf_head from departments order by id")
     assert len(rows) == len(truth)
     assert any(r[1] is None for r in rows) and any(r[2] is None for r in rows)
 
 
-def test_calls_and_open_lines(portal, all_load):
-    pipeline, _ = all_load
+def test_calls_and_open_lines(portal, full_load):
+    pipeline = full_load
     assert query(pipeline, "select count(*) from calls")[0][0] == len(portal.ground_truth("call"))
     assert column_types(pipeline, "calls")["call_start_date"] == "TIMESTAMP WITH TIME ZONE"
     assert query(pipeline, "select count(*) from open_lines")[0][0] == len(portal.ground_truth("openline"))
 
 
-def test_stage_history(portal, all_load):
-    pipeline, _ = all_load
+def test_stage_history(portal, full_load):
+    pipeline = full_load
     for table, entity in (("deal_stage_history", "deal_stage_history"), ("lead_stage_history", "lead_stage_history")):
         truth = portal.ground_truth(entity)
         assert truth
@@ -68,8 +53,8 @@ def test_stage_history(portal, all_load):
         assert types["created_time"] == "TIMESTAMP WITH TIME ZONE"
 
 
-def test_spa_streams_named_by_entity_type_id(portal, all_load):
-    pipeline, _ = all_load
+def test_spa_streams_named_by_entity_type_id(portal, full_load):
+    pipeline = full_load
     types = portal.ground_truth("spa_types")
     assert len(types) >= 2
     assert query(pipeline, "select count(*) from spa_types")[0][0] == len(types)
@@ -83,8 +68,8 @@ def test_spa_streams_named_by_entity_type_id(portal, all_load):
         assert columns["updated_time"] == "TIMESTAMP WITH TIME ZONE" and columns["id"] == "BIGINT"
 
 
-def test_deal_sub_resources_match_the_portal(portal, all_load):
-    pipeline, _ = all_load
+def test_deal_sub_resources_match_the_portal(portal, full_load):
+    pipeline = full_load
     deal_ids = [int(r["ID"]) for r in portal.ground_truth("deal")]
     products = sum(len(portal.ground_truth(f"deal_productrows:{i}")) for i in deal_ids)
     comments = sum(len(portal.ground_truth(f"deal_comments:{i}")) for i in deal_ids)
