@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import query, source, tick
+from conftest import SUBS, query, source, tick
 
 from simportal import SimPortal
 
 STREAMS = ["deals", "contacts", "activities", "deal_products", "deal_comments"]
-SUBS = dict(extract_deal_contacts=True, enable_deal_comments=True, enable_deal_products=True)
 ROOT = Path(__file__).resolve().parent.parent
 
 
