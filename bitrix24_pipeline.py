@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -44,7 +44,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--demo", action="store_true", help="start a simulated portal with seeded data and load it")
     parser.add_argument("--demo-size", type=int, default=DEMO_SIZE, help="rows in the demo portal (default %(default)s)")
-    parser.add_argument("--destination", default="duckdb", help="dlt destination (default: duckdb)")
+    parser.add_argument(
+        "--destination", default=None, help="dlt destination (default: duckdb, into <pipeline name>.duckdb here)"
+    )
     parser.add_argument(
         "--dataset", default="bitrix24_data",
         help="dataset (schema) name (default: bitrix24_data; DuckDB cannot have a schema named like its file)",
@@ -107,17 +109,27 @@ def progress_collector(choice: str) -> Any:
     return dlt.progress.log(log_period=10.0, logger=sys.stderr, dump_system_stats=False)
 
 
+def make_pipeline(args: argparse.Namespace, name: str) -> dlt.Pipeline:
+    """The pipeline, to --destination or to the script's own destination.
+
+    `dlt init bitrix24 <destination>` copies this script and rewrites the "duckdb" below to the
+    destination it was given: it must stay a string literal passed as `destination=`, and no other
+    `dlt.pipeline`/`run` call here may pass `destination=` (dlt init refuses the script otherwise).
+    """
+    settings: Dict[str, Any] = dict(pipeline_name=name, dataset_name=args.dataset, progress=progress_collector(args.progress))
+    if args.destination:
+        settings["destination"] = args.destination
+        return dlt.pipeline(**settings)
+    return dlt.pipeline(destination="duckdb", **settings)  # DuckDB: <pipeline name>.duckdb in this folder
+
+
+def is_duckdb(pipeline: dlt.Pipeline) -> bool:
+    return pipeline.destination.destination_type == "dlt.destinations.duckdb"
+
+
 def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
     name = args.pipeline_name or ("bitrix24_demo" if args.demo else "bitrix24")
-    destination: Any = args.destination
-    if args.destination == "duckdb":
-        destination = dlt.destinations.duckdb(os.path.abspath(f"{name}.duckdb"))
-    pipeline = dlt.pipeline(
-        pipeline_name=name,
-        destination=destination,
-        dataset_name=args.dataset,
-        progress=progress_collector(args.progress),
-    )
+    pipeline = make_pipeline(args, name)
     kwargs: dict = {}
     if webhook_url:
         kwargs["webhook_url"] = webhook_url
@@ -137,7 +149,7 @@ def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
         print("Loading the data an interrupted earlier run left behind first.")
         pipeline.run()
     # DuckDB loads jsonl files about 25x faster than dlt's default INSERT statements for it.
-    file_format = "jsonl" if args.destination == "duckdb" else None
+    file_format = "jsonl" if is_duckdb(pipeline) else None
     pipeline.run(source, refresh=refresh, loader_file_format=file_format)
     return pipeline
 
@@ -164,7 +176,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {cause}", file=sys.stderr)
         return 1
     print(summary(pipeline, started))
-    if args.destination == "duckdb":
+    if is_duckdb(pipeline):
         print(f"\nData is in {os.path.abspath(pipeline.pipeline_name + '.duckdb')}, schema {args.dataset}.")
     return 0
 

@@ -1,5 +1,6 @@
-"""Bitrix24 source for dlt: the CRM of a Bitrix24 portal, typed and incremental, into any
-destination dlt supports.
+"""Loads a Bitrix24 portal's CRM, users, telephony and open lines, typed and incremental.
+
+Into any destination dlt supports.
 
 The source reads through an inbound webhook (`https://PORTAL/rest/USER_ID/CODE/`) and uses
 Bitrix24's own fast paths: `batch` requests of up to 50 commands, keyset paging (`>ID`, `start=-1`,

@@ -294,6 +294,10 @@ def readable(client: Bitrix24Client, stream: Stream, options: Options) -> bool:
 
 
 def _unavailable(stream: Stream) -> None:
+    """A module method the portal does not know (telephony, open lines switched off): skip the
+    stream. A CRM method must exist on every portal, so there it is an error."""
+    if "crm" in stream.scope:
+        raise
     logger.warning(
         "Stream %s skipped: the portal does not offer %s (the module is probably switched off on this"
         " portal).",

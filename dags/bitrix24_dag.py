@@ -1,0 +1,107 @@
+"""Airflow DAG: load a Bitrix24 portal with dlt, one Airflow task per independent group of streams.
+
+Deploy: put this file, the `bitrix24/` package and a `.dlt/` folder (config.toml; secrets.toml or
+environment variables) in Airflow's dags folder, and add `dlt[<destination>]`, `requests` and
+`pendulum` to the workers' Python (see the README, "Deploying on Airflow").
+
+    dags/
+      bitrix24_dag.py
+      bitrix24/            # a copy of the source package
+      .dlt/config.toml     # [sources.bitrix24] settings, read by dlt under Airflow
+      .airflowignore       # "bitrix24/": no DAGs in there, skip parsing it
+
+Settings (environment variables of the scheduler and the workers):
+
+    SOURCES__BITRIX24__WEBHOOK_URL   the inbound webhook (or `webhook_url` in dags/.dlt/secrets.toml)
+    BITRIX24_DESTINATION             dlt destination name (default duckdb; e.g. postgres, bigquery,
+                                     snowflake, configured in dags/.dlt/ as usual)
+    DESTINATION__DUCKDB__CREDENTIALS the DuckDB file (default $AIRFLOW_HOME/bitrix24.duckdb)
+    BITRIX24_DATASET                 dataset / schema (default bitrix24_data)
+    BITRIX24_SCHEDULE                schedule (default @daily)
+    BITRIX24_START_DATE              first data interval (default 2026-01-01); runs catch up from it
+    BITRIX24_DECOMPOSE               serialize (default), parallel-isolated or none
+
+Every run loads exactly its data interval (`allow_external_schedulers=True`): the date-cursor
+streams ask Bitrix24 for rows changed in [data_interval_start, data_interval_end). Load the history
+before the DAG's start date once with `python bitrix24_pipeline.py` into the same dataset (rows are
+merged on their primary keys), or with a backfill of the DAG.
+
+Parsing this file builds the source (dlt lays out the tasks from its streams), so the webhook URL
+must be configured wherever DAGs are parsed. Smart-process (SPA) ids come from
+`sources.bitrix24.spa_entity_type_ids` in the config, or none are loaded: with the ids given,
+building the source makes no request, so parsing never waits on the portal.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import dlt
+import pendulum
+from dlt.helpers.airflow_helper import PipelineTasksGroup
+
+try:  # Airflow 3
+    from airflow.sdk import dag
+except ImportError:  # Airflow 2
+    from airflow.decorators import dag
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+DESTINATION = os.environ.get("BITRIX24_DESTINATION", "duckdb")
+DATASET = os.environ.get("BITRIX24_DATASET", "bitrix24_data")
+SCHEDULE = os.environ.get("BITRIX24_SCHEDULE", "@daily")
+START_DATE = pendulum.parse(os.environ.get("BITRIX24_START_DATE", "2026-01-01"), tz="UTC")
+# "serialize": one task per group of streams, one after another, sharing the pipeline state. Safe
+# for incremental state, one writer at a time (DuckDB), and the tasks never compete for the
+# portal's request-rate limit. "parallel-isolated": groups run side by side, each with its own
+# pipeline state; mind that all of them draw on the same portal limit (2 requests/s).
+DECOMPOSE = os.environ.get("BITRIX24_DECOMPOSE", "serialize")
+
+
+def spa_entity_type_ids() -> list:
+    """SPA ids from the dlt config; none when unset (no discovery request while parsing)."""
+    value = dlt.config.get("sources.bitrix24.spa_entity_type_ids")
+    return [] if value is None else value
+
+
+def destination():
+    """The destination by name; DuckDB gets a fixed file (dlt's default lives in the task's
+    temporary folder, which is different for every task)."""
+    if DESTINATION != "duckdb" or dlt.secrets.get("destination.duckdb.credentials") is not None:
+        return DESTINATION
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return dlt.destinations.duckdb(os.path.join(home, "bitrix24.duckdb"))
+
+
+@dag(
+    dag_id="bitrix24",
+    # Data intervals, not points in time: Airflow 3 reads a cron string as a trigger with an empty
+    # interval (start == end), which would give every run an empty window.
+    schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
+    start_date=START_DATE,
+    catchup=True,  # every interval is loaded once, none is skipped after a pause
+    max_active_runs=1,  # one run at a time: runs share the pipeline state and the portal's limits
+    default_args={"owner": "dlt", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["dlt", "bitrix24"],
+    doc_md=__doc__,
+)
+def bitrix24_dag():
+    # The tasks group sets dlt's project folder (the dags folder, for .dlt/) and a fresh working
+    # folder: it must exist before dlt.pipeline() is called.
+    tasks = PipelineTasksGroup("bitrix24", use_data_folder=False, wipe_local_data=True)
+
+    from bitrix24 import bitrix24_source
+
+    pipeline = dlt.pipeline(
+        pipeline_name="bitrix24",
+        destination=destination(),
+        dataset_name=DATASET,
+        progress="log",
+    )
+    source = bitrix24_source(spa_entity_type_ids=spa_entity_type_ids(), allow_external_schedulers=True)
+    # Deal products, comments and contacts are transformers on `deals`: dlt keeps a resource and
+    # its transformers in one task, so they always see the deals of that run.
+    tasks.add_run(pipeline, source, decompose=DECOMPOSE, trigger_rule="all_success")
+
+
+bitrix24_dag()
