@@ -7,9 +7,9 @@ method with the batch reader, types the rows and yields them page by page (never
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import dlt
 import pendulum
@@ -33,7 +33,6 @@ class Options:
     detect_deletes: Optional[str] = None  # None, "delete" or "mark"
     scopes_at_run_time: bool = False  # the source was built without asking the portal
     requested: Optional[tuple] = None  # streams the user named
-    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 def iso(moment: datetime) -> str:
