@@ -311,6 +311,13 @@ class Bitrix24Client:
     def _raise_error(self, method: str, status: int, body: Dict[str, Any], methods: Iterable[str] = ()) -> None:
         code = str(body.get("error") or "")
         description = REDACTOR.scrub(str(body.get("error_description") or ""))
+        if code == "ACCESS_DENIED" and ("subscription" in description.lower() or "commercial" in description.lower()):
+            code = "ACCESS_DENIED_SUBSCRIPTION"
+        if code in AUTH_ERRORS:  # decided on the code first: OVERLOAD_LIMIT may come as a 503
+            raise AuthError(
+                f"Bitrix24 portal {self.webhook.host} rejected the webhook: {AUTH_ERRORS[code]}"
+                f" ({code}: {description}).{AUTH_FIX}"
+            )
         if code == "QUERY_LIMIT_EXCEEDED" or status == 503:
             # The portal's bucket is full: the throttle now spaces requests at 1/rate; add a
             # slowly growing pause on top (see _request).
@@ -319,15 +326,8 @@ class Bitrix24Client:
             # A batch answers 429 for the method its commands use: wait for that method's reset.
             wait = max(self._operating_wait(m, blocked=True) for m in (set(methods) or {method}))
             raise _Transient(f"{code or 'HTTP 429'} on {method} (operating-time limit)", wait=wait)
-        if code in RETRY_CODES or status >= 500 and code not in AUTH_ERRORS:
+        if code in RETRY_CODES or status >= 500:
             raise _Transient(f"{code or 'error'} (HTTP {status})")
-        if code == "ACCESS_DENIED" and ("subscription" in description.lower() or "commercial" in description.lower()):
-            code = "ACCESS_DENIED_SUBSCRIPTION"
-        if code in AUTH_ERRORS:
-            raise AuthError(
-                f"Bitrix24 portal {self.webhook.host} rejected the webhook: {AUTH_ERRORS[code]}"
-                f" ({code}: {description}).{AUTH_FIX}"
-            )
         if code == "insufficient_scope":
             raise ScopeError(
                 f"The webhook may not call {method}: it lacks the scope this method needs. Edit the"

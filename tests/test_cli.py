@@ -137,3 +137,15 @@ def test_streams_flag_loads_only_those(tmp_path, cli_portal):
     assert "deals" in result.stdout and "statuses" in result.stdout and "contacts " not in result.stdout
     assert "deal_products" in result.stdout  # naming a sub-resource stream switches it on
     assert (tmp_path / "bitrix24.duckdb").exists()
+
+
+@pytest.mark.parametrize("option, value, phrase", [
+    ("overload_block", 503, "blocked REST access"),
+    ("overload_block", True, "blocked REST access"),
+    ("no_subscription", True, "paid plan"),
+])
+def test_blocked_portals_fail_at_once(tmp_path, option, value, phrase):
+    with SimPortal(size=20, seed=2, rate_limit=None) as portal:
+        setattr(portal.options, option, value)
+        result = run_cli(tmp_path, env={"SOURCES__BITRIX24__WEBHOOK_URL": portal.webhook_url}, timeout=60)
+    assert_clean_failure(result, tmp_path, phrase)
