@@ -105,7 +105,8 @@ def read_keyset(
     extra: Optional[Mapping[str, str]] = None,
     on_extra: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> Iterator[List[Dict[str, Any]]]:
-    """Yield pages (lists of rows) of `query` in ID order, starting after id `after`.
+    """Yield the rows of `query` in ID order, starting after id `after`, one list per HTTP answer
+    (up to 50 pages: 2,500 rows).
 
     `first_batch` list commands go into the first request (use 1 when few rows are expected, as on
     an incremental run); later requests carry 50. `extra` commands (e.g. the entity's `.fields`)
@@ -124,6 +125,7 @@ def read_keyset(
             on_extra(answer)
         pending_extra = {}
         finished, progressed = False, False
+        chunk: List[Dict[str, Any]] = []
         for key in keys:
             if key in answer["result_error"]:
                 failures = _command_failed(client, query.method, answer["result_error"][key], failures)
@@ -142,11 +144,13 @@ def read_keyset(
                     # Not a continuation of the previous page: the chain broke. Resume from `after`.
                     logger.debug("%s: page %s does not follow id %s; resuming", query.method, key, after)
                     break
-                yield rows
+                chunk.extend(rows)
                 after, progressed = last, True
             if len(rows) < PAGE:
                 finished = True
                 break
+        if chunk:
+            yield chunk  # every page of one answer at once: up to 2,500 rows
         if finished:
             return
         if progressed:

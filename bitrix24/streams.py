@@ -85,19 +85,32 @@ def deal_filters(stream: Stream, options: Options) -> Dict[str, Any]:
 
 
 def deal_contact_ids(client: Bitrix24Client, stream: Stream, options: Options, rows: List[Dict[str, Any]]) -> None:
-    """`extract_deal_contacts`: CONTACT_IDS on each deal, 50 deals per request."""
+    """`extract_deal_contacts`: CONTACT_IDS on each deal, 2,500 deals per request.
+
+    `crm.item.list` (entityTypeId 2) returns `contactIds` for 50 deals per command (`@id` filter),
+    so one batch covers all deals of one keyset answer; `crm.deal.contact.items.get` would need a
+    command per deal. A deal deleted meanwhile is simply not in the answer.
+    """
     if not options.extract_deal_contacts or not rows:
         return
-    by_id = {row["ID"]: row for row in rows}
-    found = read_per_id(
-        client, list(by_id), lambda i: command("crm.deal.contact.items.get", {"id": i}),
-        method="crm.deal.contact.items.get", exists=lambda ids: existing_deals(client, ids),
-    )
-    for deal_id, bindings in found:
-        if bindings is None:
-            continue  # deleted since it was listed
-        ordered = sorted(bindings or [], key=lambda b: (b.get("IS_PRIMARY") != "Y", to_int(b.get("SORT")) or 0))
-        by_id[deal_id]["CONTACT_IDS"] = [to_int(b.get("CONTACT_ID")) for b in ordered] or None
+    by_id = {to_int(row["ID"]): row for row in rows}
+    ids = list(by_id)
+    commands = {
+        f"c{n}": command("crm.item.list", {"entityTypeId": 2, "select": ["id", "contactIds"],
+                                           "filter": {"@id": ids[start:start + PAGE]}, "start": -1})
+        for n, start in enumerate(range(0, len(ids), PAGE))
+    }
+    for part in range(0, len(commands), 50):
+        keys = list(commands)[part:part + 50]
+        answer = client.batch({k: commands[k] for k in keys})
+        for key in keys:
+            if key in answer["result_error"]:
+                client.raise_command_error("crm.item.list", answer["result_error"][key])
+            result = answer["result"].get(key) or {}
+            for item in (result.get("items") or []) if isinstance(result, dict) else []:
+                deal = by_id.get(to_int(item.get("id")))
+                if deal is not None:
+                    deal["CONTACT_IDS"] = [to_int(c) for c in item.get("contactIds") or []] or None
 
 
 def existing_deals(client: Bitrix24Client, ids: List[Any]) -> set:
