@@ -191,4 +191,7 @@ def make_resource(
         hints["write_disposition"] = "merge" if incremental else "replace"
     if stream.parent:
         return dlt.transformer(READERS[stream.reader], data_from=parent, **hints)(client, stream, options)
-    return dlt.resource(READERS[stream.reader], **hints)(client, stream, options, **kwargs)
+    # Streams extract side by side (dlt's thread pool): the shared throttle keeps the portal's
+    # request rate, and while one stream waits for an answer another is sent (bench/: 2.7x faster
+    # under Bitrix's limits).
+    return dlt.resource(READERS[stream.reader], parallelized=True, **hints)(client, stream, options, **kwargs)
