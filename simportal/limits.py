@@ -7,19 +7,32 @@ from collections import Counter, defaultdict, namedtuple
 # ---------------------------------------------------------------- cost model
 
 
+BASE_SECONDS = 0.02          # every executed command
+ROW_SECONDS = 0.0015         # per returned row, standard fields (DOCS: a start=-1 page of 50 leads 0.097 s)
+HEAVY_ROW_SECONDS = 0.01     # per returned row when the select pulls UF_* or multifields (mesilov SDK: 0.6 s/page)
+COUNT_ROW_SECONDS = 2.1e-5   # per matching row counted when start != -1 (DOCS: 49.9 s over 2,387,743 rows)
+OFFSET_ROW_SECONDS = 1e-5    # per row skipped by LIMIT/OFFSET paging (start = 50, 100, ...)
+
+
 def default_cost(method: str, rows: int = 0, heavy: bool = False, counted_rows: int = 0, offset: int = 0) -> float:
-    """Simulated operating seconds of ONE executed command (spec §5.2).
+    """Simulated operating seconds of ONE executed command (spec §5.2), calibrated on published figures.
 
     * 0.02 s base per call;
-    * 0.0005 s per returned row, doubled when the select pulls UF_* or multifields (extra joins);
-    * 2.1e-5 s per matching row when a list is counted (``start`` != -1): the published figure is
-      49.9 s for COUNT over 2,387,743 rows vs 0.097 s with ``start=-1``;
-    * 1e-5 s per skipped row for legacy LIMIT/OFFSET paging (deep ``start`` is slow in MySQL).
+    * 0.0015 s per returned row, or 0.01 s per row when the select pulls UF_* or multifields (extra
+      joins): a keyset page of 50 standard rows costs 0.095 s (the DOCS huge-data example measured
+      0.097 s with ``start=-1``; under the 0.1 s recording threshold), a full-field page 0.52 s (the
+      bitrix24-php-sdk benchmark on a cloud portal, 100k contacts with ``*``, multifields and UF_*:
+      32.7 s for 54 uncounted pages, 0.6 s a page);
+    * 2.1e-5 s per matching row when a list is counted (``start`` != -1): DOCS measured 49.9 s for
+      2,387,743 leads against 0.097 s with ``start=-1``. A counted full-field page over 100k rows
+      then costs 0.52 + 2.1 = 2.6 s, 5.0x the uncounted one (the SDK benchmark: 168.8 s vs 32.7 s, 5.2x);
+    * 1e-5 s per row skipped by legacy LIMIT/OFFSET paging (MySQL walks the skipped rows through the
+      same joins: half the per-row cost of the COUNT, which has to visit every matching row).
     Only calls costing more than 0.1 s are recorded by the limiter (``$minimalFixTime``).
     """
-    cost = 0.02 + rows * 0.0005 * (2 if heavy else 1)
-    cost += counted_rows * 2.1e-5
-    cost += offset * 1e-5
+    cost = BASE_SECONDS + rows * (HEAVY_ROW_SECONDS if heavy else ROW_SECONDS)
+    cost += counted_rows * COUNT_ROW_SECONDS
+    cost += offset * OFFSET_ROW_SECONDS
     return cost
 
 
@@ -99,6 +112,10 @@ class OperatingLimiter:
 
 LogRecord = namedtuple("LogRecord", "timestamp http_status method commands op_seconds")
 """commands: list of (cmd_key, method, params_dict, ok); cmd_key is None for a direct call."""
+
+RequestRecord = namedtuple("RequestRecord", "timestamp http_status method costs")
+"""Compact request log (``SimPortal.requests``): costs = tuple of (method, simulated seconds), one per
+executed command in execution order (empty for a request rejected before any command ran)."""
 
 
 class Stats:

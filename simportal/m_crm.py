@@ -2,6 +2,8 @@
 crm.deal.productrows.get, crm.deal.contact.items.get, crm.timeline.comment.list (spec §9.1-9.11)."""
 from __future__ import annotations
 
+import json
+
 from array import array
 
 from . import query, refdata
@@ -99,8 +101,9 @@ def legacy_list(ctx: Ctx, ent: str, params: dict):
     elif ent == "product" and ordl[-1][0] != "ID":
         ordl.append(("ID", False, None))
     offset, count = nav(ctx, "legacy")
+    cache_key = _filter_key(ent, flt, bindings) if count and not ctx.portal.hooks else None
     page, total, offset = query.run(table, comp, preds, ordl, offset, 50, count,
-                                    out_of_range_first=opts.out_of_range_first_page)
+                                    out_of_range_first=opts.out_of_range_first_page, cache_key=cache_key)
     if ctx.short_page:
         page = page[:opts.short_page_rows]
     sel = resolve_select(fields, select)
@@ -108,6 +111,14 @@ def legacy_list(ctx: Ctx, ent: str, params: dict):
     plan = legacy_plan(sel, ent, ctx.clock, opts)
     rows = render([table.raw_at(p) for p in page], plan)
     return page_result(ctx, "legacy", rows, total, offset, count, heavy=heavy, skip=offset)
+
+
+def _filter_key(ent, flt, bindings):
+    """Hashable description of a legacy list filter (for query.run's match cache), or None."""
+    try:
+        return (ent, json.dumps([flt or {}, bindings], sort_keys=True, default=str))
+    except (TypeError, ValueError):
+        return None
 
 
 def _bindings_pred(table, bindings):

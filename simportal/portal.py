@@ -10,7 +10,7 @@ from typing import Optional
 
 from . import refdata
 from .data import World
-from .limits import LogRecord, OperatingLimiter, RateLimiter, Stats, Faults, default_cost
+from .limits import LogRecord, OperatingLimiter, RateLimiter, RequestRecord, Stats, Faults, default_cost
 from .methods import REGISTRY, Ctx, Result, load_all
 from .schema import DATE, DT, FLOAT2, INT, MF, UF
 from .util import Clock
@@ -48,6 +48,7 @@ class Options:
         raw_unicode=True,                # non-ASCII as raw UTF-8 (Bitrix); False = \uXXXX (faster encoding)
         time_as_int=False,               # time.start/finish/processing as ints (newer portals, §11 #16)
         log_enabled=True,                # keep p.log records
+        request_log_enabled=True,        # keep p.requests (compact: per-command method + cost)
     )
 
     def __init__(self, **kw):
@@ -99,6 +100,8 @@ class SimPortal:
         self.world = World(size, seed, self.clock, anchor)
         self.stats = Stats()
         self.log: list = []
+        self.requests: list = []          # RequestRecord per HTTP request (see request_log_enabled)
+        self.control_token: Optional[str] = None   # set => /_sim/<token>/... control routes (see control.py)
         self.faults = Faults()
         self.hooks: list = []
         self.rate = RateLimiter()
@@ -187,6 +190,19 @@ class SimPortal:
     def record(self, ts, status, method, commands, op):
         if self.options.log_enabled:
             self.log.append(LogRecord(ts, status, method, list(commands), op))
+        if self.options.request_log_enabled:
+            self.requests.append(RequestRecord(ts, status, method, tuple(getattr(commands, "costs", ()))))
+
+    def enable_control(self, token: Optional[str] = None) -> str:
+        """Serve the control routes ``/_sim/<token>/...`` (see ``simportal/control.py``); returns their base URL."""
+        if token is None:
+            token = "".join(random.SystemRandom().choice(string.ascii_lowercase + string.digits) for _ in range(20))
+        self.control_token = token
+        return self.control_url
+
+    @property
+    def control_url(self) -> Optional[str]:
+        return f"{self.base_url}/_sim/{self.control_token}/" if self.control_token else None
 
     # ------------------------------------------------------------------ internal calls (ground truth)
     def _call(self, method: str, params: dict, start=None) -> Result:

@@ -356,11 +356,17 @@ def positions(table, comp: Compiler):
     return range(lo, max(lo, hi))
 
 
+MATCH_CACHE_SIZE = 8
+
+
 def run(table, comp: Compiler, preds: list, order: list, offset: int, limit: int, count: bool,
-        out_of_range_first=False):
+        out_of_range_first=False, cache_key=None):
     """Execute a list query.
 
     order: list of (rawkey, desc, keyfn|None); empty => ID ASC.
+    cache_key: a hashable description of the filter; with it, a counted (``start`` != -1) ID-ordered
+    query keeps its matching positions until the table changes, so offset paging over a large table
+    is O(page) per call instead of a scan (the simulated cost still charges the COUNT and the OFFSET).
     Returns (page positions, total or None, offset actually used).
     """
     cand = positions(table, comp)
@@ -384,6 +390,12 @@ def run(table, comp: Compiler, preds: list, order: list, offset: int, limit: int
             if out_of_range_first and offset >= total > 0:
                 offset = 0
             return list(seq[offset:offset + limit]), (total if count else None), offset
+        if count and cache_key is not None:
+            allm = _matching(table, (cache_key, desc), seq, match)
+            total = len(allm)
+            if out_of_range_first and offset >= total > 0:
+                offset = 0
+            return allm[offset:offset + limit], total, offset
         page, matched = [], 0
         for p in seq:
             if match(p):
@@ -428,6 +440,19 @@ def run(table, comp: Compiler, preds: list, order: list, offset: int, limit: int
     if out_of_range_first and offset >= total > 0:
         offset = 0
     return allm[offset:offset + limit], (total if count else None), offset
+
+
+def _matching(table, key, seq, match) -> list:
+    """All matching positions of an ID-ordered query, cached per table version (a few filters)."""
+    cache = table.__dict__.setdefault("_mcache", {})
+    ent = cache.get(key)
+    if ent is not None and ent[0] == table.version and ent[1] == len(table.ids):
+        return ent[2]
+    allm = [p for p in seq if match(p)]
+    if len(cache) >= MATCH_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = (table.version, len(table.ids), allm)
+    return allm
 
 
 def _sorted_index(table, rawkey, desc, tie_desc):
