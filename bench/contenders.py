@@ -105,10 +105,11 @@ def our_source(a: argparse.Namespace):
         max_retry_seconds=600,
     )
     if a.parallel:
-        for name in a.parallel.split(","):
-            for res_name, res in src.resources.items():
-                if name in ("all", res_name):
-                    res.parallelize()
+        # "all": the deal sub-resource transformers too (list streams are parallelized by the connector)
+        wanted = a.parallel.split(",")
+        for res_name, res in src.resources.items():
+            if (res_name in wanted or ("all" in wanted and res.is_transformer)):
+                res.parallelize()
     return src
 
 
@@ -381,12 +382,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--threshold", type=float, default=200.0, help="ours: operating_time_threshold")
     ap.add_argument("--parallel", default="", help="ours: comma-separated resources to parallelize, or 'all'")
     ap.add_argument("--load-workers", type=int, default=0, help="dlt [load] workers (default: dlt's, 20)")
+    ap.add_argument("--extract-workers", type=int, default=0, help="dlt [extract] workers (default: dlt's, 5)")
     ap.add_argument("--patch", default="", help="ours: prototype fixes to apply first (bench/prototypes.py)")
     ap.add_argument("--deal-sample", type=int, default=1, help="reference: per-deal calls for every Nth deal only")
     a = ap.parse_args(argv)
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
     if a.load_workers:
         os.environ["LOAD__WORKERS"] = str(a.load_workers)
+    if a.extract_workers:
+        os.environ["EXTRACT__WORKERS"] = str(a.extract_workers)
     result = RUNNERS[a.contender](a)
     result.update(contender=a.contender, phase=a.phase, peak_rss_mb=peak_rss_mb())
     Path(a.out).write_text(json.dumps(result, default=str))

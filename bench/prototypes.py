@@ -1,5 +1,9 @@
 """Prototype fixes for the connector, applied by monkeypatching (bench only; `contenders.py --patch NAME`).
 
+`ours_proto` in the results = `desc_chain` + `open_lower_bound` (+ dlt `[load] workers = 2`). `hints_once`
+and `contacts_bulk` were measured on the connector before it yielded one list per keyset answer and read
+CONTACT_IDS through `crm.item.list` (both now committed); they are kept for reference and no longer applied.
+
 ``desc_chain`` - the chained keyset batch without the wasted tail.
 
 Today ``bitrix24.batch.read_keyset`` chains 50 ``>ID`` page commands per batch, command k filtering
@@ -73,6 +77,7 @@ def apply_desc_chain() -> None:
                 on_extra(answer)
             pending_extra = {}
             finished, progressed = False, False
+            chunk: List[Dict[str, Any]] = []
             for key in keys:
                 if key in answer["result_error"]:
                     failures = _command_failed(client, query.method, answer["result_error"][key], failures)
@@ -88,11 +93,13 @@ def apply_desc_chain() -> None:
                     if first is None or last is None or (upper is not None and first >= upper) or last <= after:
                         logger.debug("%s: page %s does not follow id %s; resuming", query.method, key, upper)
                         break
-                    yield rows
+                    chunk.extend(rows)
                     upper, progressed = last, True
                 if len(rows) < PAGE:
                     finished = True
                     break
+            if chunk:
+                yield chunk  # one list per HTTP answer, like the connector's reader
             if finished:
                 return
             if progressed:

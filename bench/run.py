@@ -30,8 +30,7 @@ from simctl import REPO, Sim, repo_env  # noqa: E402
 
 CONTENDERS = ["ours", "ours_proto", "floor", "fb24", "rest_api", "reference"]
 # Variants: bench name -> (contenders.py runner, extra arguments)
-VARIANTS = {"ours_proto": ("ours", ["--patch", "desc_chain,hints_once,contacts_bulk,open_lower_bound",
-                                     "--load-workers", "2"])}
+VARIANTS = {"ours_proto": ("ours", ["--patch", "desc_chain,open_lower_bound", "--load-workers", "2"])}
 PER_DEAL = ("crm.deal.productrows.get", "crm.deal.contact.items.get", "crm.timeline.comment.list")
 # Concurrency of each client in the replay: fast_bitrix24 keeps up to 50 requests in flight.
 LANES = {"fb24": 50}
@@ -56,9 +55,17 @@ class Bench:
         import platform
 
         fb = _pkg_version("fast-bitrix24")
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                    text=True).stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--", "bitrix24"], cwd=REPO, capture_output=True,
+                                   text=True).stdout.strip()
+        except OSError:
+            commit, dirty = None, ""
         return {"date": time.strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
                 "machine": f"{os.cpu_count()} cores, {platform.machine()}", "dlt": _pkg_version("dlt"),
-                "duckdb": _pkg_version("duckdb"), "fast_bitrix24": fb, "args": vars(self.a)}
+                "duckdb": _pkg_version("duckdb"), "fast_bitrix24": fb, "commit": commit,
+                "bitrix24_dirty": bool(dirty), "args": vars(self.a)}
 
     # ------------------------------------------------------------------ one contender run
     def run_contender(self, sim: Sim, size: int, contender: str, phase: str, extra: Optional[List[str]] = None,
@@ -246,17 +253,19 @@ class Bench:
         expected = seq.get("modelled_own_policy_s") or 600.0
         scale = self.a.scale or min(1.0, max(0.02, self.a.parallel_budget / max(1.0, expected)))
         out: Dict[str, Any] = {"scale": scale, "runs": {}}
-        variants = [("sequential", "ours", ""), ("parallel", "ours", "all")]
+        variants = [("one stream at a time (extract.workers=1)", "ours", "", ["--extract-workers", "1"]),
+                    ("as shipped (list streams parallelized)", "ours", "", []),
+                    ("sub-resources parallelized too", "ours", "all", [])]
         if "ours_proto" in self.a.contenders:
-            variants.append(("parallel + prototype fixes", "ours_proto", "all"))
-        for label, contender, parallel in variants:
+            variants.append(("sub-resources parallelized + prototype fixes", "ours_proto", "all", []))
+        for label, contender, parallel, more in variants:
             sim.limits(scale)
             log(f"size {size:,}: ours {label} under Bitrix limits, time scaled x{scale:.3g}")
-            extra = ["--rps", str(2.0 / scale), "--burst", "50", "--threshold", str(self.a.threshold)]
+            extra = ["--rps", str(2.0 / scale), "--burst", "50", "--threshold", str(self.a.threshold)] + more
             if parallel:
                 extra += ["--parallel", parallel]
             res = self.run_contender(sim, size, contender, "full", extra,
-                                     name=f"ours_limits_{label.replace(' ', '_').replace('+', 'plus')}")
+                                     name=f"ours_limits_{len(out['runs'])}")
             records = res.pop("records")
             res.pop("stats")
             reqs = model.from_records(records)
@@ -266,7 +275,7 @@ class Bench:
                 "cpu_s": round(res["cpu_s"], 1), "requests": len(records), "rejected_by_portal": rejected,
                 "client": res.get("client", {}),
                 "modelled_s": round(model.replay(reqs, model.Limits(pause_threshold=self.a.threshold),
-                                                 by="method" if parallel else None).wall_s, 1),
+                                                 by=None if more else "method").wall_s, 1),
             }
             log(f"  actual {out['runs'][label]['actual_s']:,.0f} s (modelled {out['runs'][label]['modelled_s']:,.0f} s)"
                 f", {rejected} rejected")
@@ -288,6 +297,7 @@ class Bench:
                 self.run_size(size)
         finally:
             self.results["meta"]["total_s"] = round(time.perf_counter() - t0, 1)
+            self.results["meta"]["commit_at_end"] = self.meta()["commit"]
             self.save()
             report.write(self.results, Path(self.a.out))
             if not self.a.keep_workdir and not self.a.workdir:
