@@ -213,7 +213,36 @@ def apply_open_lower_bound() -> None:
     streams.read_keyset = read_keyset
 
 
-PATCHES = {"desc_chain": apply_desc_chain, "hints_once": apply_hints_once, "contacts_bulk": apply_contacts_bulk,
+def apply_pooled_sub_resources(workers: int = 4) -> None:
+    """``pooled_sub_resources`` - the 50-deal chunks of one sub-resource call sent concurrently.
+
+    A transformer call of ``per_deal`` now receives one keyset answer (up to 2,500 deals) and sends
+    its 50 chunk requests one after another, each waiting ~1 s of portal time (50 commands x 0.02 s),
+    while dlt's main thread (where transformers run) is blocked - so the parallelized list streams
+    cannot advance either. The prototype runs ``read_per_id`` on each 50-deal chunk in a small thread
+    pool (the connector's throttle is shared and thread-safe) and yields the results in order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bitrix24 import streams
+    from bitrix24.batch import MAX_COMMANDS
+
+    inner = streams.read_per_id
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bitrix24-sub")
+
+    def read_per_id(client, ids, make_command, **kw):
+        ids = list(ids)
+        chunks = [ids[i:i + MAX_COMMANDS] for i in range(0, len(ids), MAX_COMMANDS)]
+        if len(chunks) <= 1:
+            yield from inner(client, ids, make_command, **kw)
+            return
+        for result in pool.map(lambda chunk: list(inner(client, chunk, make_command, **kw)), chunks):
+            yield from result
+
+    streams.read_per_id = read_per_id
+
+
+PATCHES = {"pooled_sub_resources": apply_pooled_sub_resources, "desc_chain": apply_desc_chain, "hints_once": apply_hints_once, "contacts_bulk": apply_contacts_bulk,
            "open_lower_bound": apply_open_lower_bound}
 
 

@@ -258,6 +258,11 @@ class Bench:
                     ("sub-resources parallelized too", "ours", "all", [])]
         if "ours_proto" in self.a.contenders:
             variants.append(("sub-resources parallelized + prototype fixes", "ours_proto", "all", []))
+            variants.append(("+ 50-deal chunks sent 4 at a time (prototype)", "ours_proto", "all",
+                             ["--patch", "desc_chain,open_lower_bound,pooled_sub_resources"]))
+        if self.a.parallel_variants:
+            keep = {int(i) for i in self.a.parallel_variants.split(",")}
+            variants = [v for i, v in enumerate(variants) if i in keep]
         for label, contender, parallel, more in variants:
             sim.limits(scale)
             log(f"size {size:,}: ours {label} under Bitrix limits, time scaled x{scale:.3g}")
@@ -346,6 +351,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--parallel-size", type=int, default=10_000,
                     help="size of the parallelism experiment under real (time-scaled) limits (default 10000)")
     ap.add_argument("--no-parallel", action="store_true", help="skip the parallelism experiment")
+    ap.add_argument("--parallel-variants", default="", help="indices of the parallelism variants to run (default: all)")
     ap.add_argument("--scale", type=float, help="time scale of the parallelism experiment (default: automatic)")
     ap.add_argument("--parallel-budget", type=float, default=60.0,
                     help="target real seconds per parallelism run when --scale is automatic (default 60)")
