@@ -189,9 +189,12 @@ def make_resource(
         hints["merge_key"] = stream.merge_key
     else:
         hints["write_disposition"] = "merge" if incremental else "replace"
+    # Streams extract side by side in dlt's thread pool, and so do the sub-resource calls (one per
+    # keyset answer of deals): the shared throttle keeps the portal's request rate, and while one
+    # request waits for its answer another is sent. Transformer calls left in dlt's main thread
+    # block every other stream while their requests run (bench/results.md, "Parallel extraction").
     if stream.parent:
-        return dlt.transformer(READERS[stream.reader], data_from=parent, **hints)(client, stream, options)
-    # Streams extract side by side (dlt's thread pool): the shared throttle keeps the portal's
-    # request rate, and while one stream waits for an answer another is sent (bench/: 2.7x faster
-    # under Bitrix's limits).
+        return dlt.transformer(READERS[stream.reader], data_from=parent, parallelized=True, **hints)(
+            client, stream, options
+        )
     return dlt.resource(READERS[stream.reader], parallelized=True, **hints)(client, stream, options, **kwargs)

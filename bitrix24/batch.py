@@ -5,6 +5,16 @@
   command's `>ID` taken from the previous command's 50th row via a `$result[...]` reference. That is
   2,500 rows per HTTP request. The chain stops at the first short page: a reference into a short
   page does not resolve, so every command after it is garbage and is ignored.
+  The portal still runs those garbage commands, and a filter that resolved to an array reads the
+  table from its start again: up to 49 full pages of operating time thrown away at the end of every
+  read. Where the method's filter allows it, the reader therefore walks the ids *downwards*
+  (`order ID DESC`, `<ID`) and writes each reference with a leading zero, `<ID=0$result[..][49][ID]`:
+  Bitrix substitutes a reference embedded in a longer string only when it resolves to a scalar
+  (spec §4.2), so after a full page the bound is `0` + the last id (the same number) and after a
+  short page the literal text stays, casts to 0, and `ID < 0` matches nothing - the rest of the
+  chain costs the portal next to nothing. Should a portal refuse that bound (an error after a full
+  page) or not substitute it (an empty page after a full one, which one plain request then
+  contradicts), the reader drops the zero for that method and carries on; nothing is skipped.
 * `read_per_id` runs one command per parent id (a deal's product rows, say), 50 ids per request.
 """
 
@@ -23,6 +33,8 @@ logger = logging.getLogger("bitrix24")
 PAGE = 50  # Bitrix's fixed page size
 MAX_COMMANDS = 50  # commands per batch
 MAX_COMMAND_RETRIES = 3
+LIMIT_CODES = ("OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED")
+ACCESS_CODES = ("insufficient_scope", "ACCESS_DENIED")
 
 
 class Ref(str):
@@ -73,9 +85,24 @@ class ListQuery:
     id_field: str = "ID"  # key of the id in each row
     items_key: Optional[str] = None  # "items" when the result is wrapped: {"items": [...]}
 
+    guard: bool = True  # read downwards with the zero-prefixed bound (legacy CRM and D7 filters)
+
     def page_command(self, after: Any) -> str:
         params = dict(self.params)  # carries the order: ID ascending, in the method's own syntax
         params[self.filter_key] = {**self.filter, f">{self.id_field}": after}
+        params["start"] = -1
+        return command(self.method, params)
+
+    def desc_command(self, upper: Any, after: Any, guarded: bool) -> str:
+        """A page of the ids below `upper` (None: from the top) and above `after`, highest first."""
+        params = {k: ({f: "DESC" for f in v} if k.lower() == "order" and isinstance(v, Mapping) else v)
+                  for k, v in self.params.items()}
+        conditions = dict(self.filter)
+        if after:
+            conditions[f">{self.id_field}"] = after
+        if upper is not None:  # replaces a caller's `<ID` (the chain starts below it)
+            conditions[f"<{self.id_field}"] = Ref(f"0{upper}") if guarded and isinstance(upper, Ref) else upper
+        params[self.filter_key] = conditions
         params["start"] = -1
         return command(self.method, params)
 
@@ -102,42 +129,31 @@ def read_keyset(
     *,
     after: int = 0,
     first_batch: int = MAX_COMMANDS,
-    extra: Optional[Mapping[str, str]] = None,
-    on_extra: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> Iterator[List[Dict[str, Any]]]:
-    """Yield the rows of `query` in ID order, starting after id `after`, one list per HTTP answer
-    (up to 50 pages: 2,500 rows).
+    """Yield the rows of `query` with ids above `after`, one list per HTTP answer (up to 50 pages:
+    2,500 rows); downwards from the highest id where the query takes the guard, else upwards.
 
-    `first_batch` list commands go into the first request (use 1 when few rows are expected, as on
-    an incremental run); later requests carry 50. `extra` commands (e.g. the entity's `.fields`)
-    ride along in the first request; their answers go to `on_extra` as a batch result.
+    `first_batch` list commands go into the first request (1 when few rows are expected, as on a
+    routine incremental run) and later requests carry 50 - unless the guard makes commands past the
+    end next to free: then every request carries 50.
     """
-    size = max(1, min(first_batch, MAX_COMMANDS - len(extra or {})))
-    pending_extra = dict(extra or {})
+    if query.guard:
+        yield from _read_down(client, query, after, first_batch)
+        return
+    size = max(1, min(first_batch, MAX_COMMANDS))
     failures = 0
     while True:
-        commands: Dict[str, str] = dict(pending_extra)
         keys = [f"p{k}" for k in range(size)]
-        for k, key in enumerate(keys):
-            commands[key] = query.page_command(after if k == 0 else query.ref_to_last(keys[k - 1]))
+        commands = {key: query.page_command(after if k == 0 else query.ref_to_last(keys[k - 1]))
+                    for k, key in enumerate(keys)}
         answer = client.batch(commands)
-        if pending_extra and on_extra:
-            on_extra(answer)
-        pending_extra = {}
         finished, progressed = False, False
         chunk: List[Dict[str, Any]] = []
         for key in keys:
             if key in answer["result_error"]:
                 failures = _command_failed(client, query.method, answer["result_error"][key], failures)
                 break
-            rows = query.rows_of(answer["result"].get(key))
-            if rows is None or isinstance(rows, dict) and not rows:
-                rows = []  # an empty PHP array may come back as {} or []
-            if not isinstance(rows, list):
-                raise ApiError(
-                    f"Bitrix24 {query.method} returned an unexpected result ({type(rows).__name__})",
-                    method=query.method,
-                )
+            rows = _page(query, answer, key)
             if rows:
                 first, last = _as_int(rows[0].get(query.id_field)), _as_int(rows[-1].get(query.id_field))
                 if first is None or last is None or first <= after:
@@ -158,15 +174,90 @@ def read_keyset(
         size = MAX_COMMANDS
 
 
+def _read_down(client: Bitrix24Client, query: ListQuery, after: int, first_batch: int) -> Iterator[List[Dict[str, Any]]]:
+    guard_off = ("guard off", query.method)
+    guarded = not client.is_cached(guard_off)
+    size = MAX_COMMANDS if guarded else max(1, min(first_batch, MAX_COMMANDS))
+    upper: Optional[int] = None  # rows below this id are still to read (None: from the top)
+    failures = 0
+    confirming = False  # a plain request checks an empty page that followed a full one
+    while True:
+        keys = [f"p{k}" for k in range(size)]
+        commands = {key: query.desc_command(upper if k == 0 else query.ref_to_last(keys[k - 1]), after, guarded)
+                    for k, key in enumerate(keys)}
+        answer = client.batch(commands)
+        finished, progressed, check = False, False, False
+        chunk: List[Dict[str, Any]] = []
+        for k, key in enumerate(keys):
+            if key in answer["result_error"]:
+                error = answer["result_error"][key]
+                if guarded and k > 0 and not _limit_or_access(error):
+                    # The previous page was full, so the bound resolved: the portal refused it.
+                    _drop_guard(client, query, guard_off, error)
+                    guarded = False
+                    break
+                failures = _command_failed(client, query.method, error, failures)
+                break
+            rows = _page(query, answer, key)
+            if rows:
+                first, last = _as_int(rows[0].get(query.id_field)), _as_int(rows[-1].get(query.id_field))
+                if first is None or last is None or (upper is not None and first >= upper) or last <= after:
+                    # Not a continuation of the previous page: the chain broke. Resume below `upper`.
+                    logger.debug("%s: page %s does not follow id %s; resuming", query.method, key, upper)
+                    break
+                chunk.extend(rows)
+                upper, progressed = last, True
+                if confirming:
+                    # The empty page was wrong: this portal does not substitute the bound.
+                    _drop_guard(client, query, guard_off, "an empty page after a full one")
+                    guarded = False
+            if len(rows) < PAGE:
+                # An empty guarded page right after a full one is the end of the list - unless
+                # the portal left the reference unresolved. One plain command tells.
+                check = guarded and k > 0 and not rows and not confirming
+                finished = not check
+                break
+        confirming = False
+        if chunk:
+            yield chunk
+        if finished:
+            return
+        if progressed:
+            failures = 0
+        confirming, size = (True, 1) if check else (False, MAX_COMMANDS)
+
+
+def _page(query: ListQuery, answer: Dict[str, Any], key: str) -> List[Dict[str, Any]]:
+    rows = query.rows_of(answer["result"].get(key))
+    if rows is None or isinstance(rows, dict) and not rows:
+        return []  # an empty PHP array may come back as {} or []
+    if not isinstance(rows, list):
+        raise ApiError(f"Bitrix24 {query.method} returned an unexpected result ({type(rows).__name__})",
+                       method=query.method)
+    return rows
+
+
+def _drop_guard(client: Bitrix24Client, query: ListQuery, key: Any, why: Any) -> None:
+    client.remember(key, True)
+    logger.info("%s: the portal does not take the zero-prefixed batch reference (%s); reading without it",
+                query.method, why)
+
+
+def _limit_or_access(error: Any) -> bool:
+    error = error if isinstance(error, dict) else {"error": "", "error_description": str(error)}
+    code = str(error.get("error") or "")
+    return code in LIMIT_CODES + ACCESS_CODES or "Access denied" in str(error.get("error_description") or "")
+
+
 def _command_failed(client: Bitrix24Client, method: str, error: Any, failures: int) -> int:
     """Decide about a command that failed inside a batch: raise, or count one more retry."""
     error = error if isinstance(error, dict) else {"error": "", "error_description": str(error)}
     code = str(error.get("error") or "")
     description = str(error.get("error_description") or "")
-    if code in ("OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED"):
+    if code in LIMIT_CODES:
         client.pause_method(method)
         return failures
-    if code in ("insufficient_scope", "ACCESS_DENIED") or "Access denied" in description:
+    if code in ACCESS_CODES or "Access denied" in description:
         client.raise_command_error(method, error)
     failures += 1
     if failures > MAX_COMMAND_RETRIES:

@@ -147,6 +147,13 @@ def latest_client() -> "Optional[Bitrix24Client]":
     return _LATEST[-1] if _LATEST else None
 
 
+def descriptor_map(result: Any) -> Dict[str, Any]:
+    """A `.fields` result as {code: descriptor} (`crm.item.fields` wraps it in `fields`)."""
+    if isinstance(result, dict) and isinstance(result.get("fields"), dict):
+        result = result["fields"]
+    return dict(result) if isinstance(result, dict) else {}
+
+
 class Bitrix24Client:
     """One portal, one throttle, any number of threads."""
 
@@ -177,6 +184,7 @@ class Bitrix24Client:
         self._cache: Dict[Any, Any] = {}
         self._cache_locks: Dict[Any, threading.Lock] = {}
         self._reached = False  # set by the first answer that is Bitrix JSON
+        self.fields_methods: Tuple[str, ...] = ()  # `.fields` methods of this run (one batch)
         _LATEST[:] = [self]
 
     def __repr__(self) -> str:
@@ -399,7 +407,22 @@ class Bitrix24Client:
 
     def scopes(self) -> List[str]:
         """The webhook's scopes (`scope` method), asked once per client."""
-        return self.cached("scope", lambda: [str(s) for s in (self.call("scope").get("result") or [])])
+        return self.cached("scope", self._ask_scopes)
+
+    def _ask_scopes(self) -> List[str]:
+        # The run's `.fields` methods ride along: one request for the metadata of every stream.
+        # One that fails here (a scope the webhook lacks) is asked again by the stream that needs it.
+        fields = [m for m in self.fields_methods if not self.is_cached(("fields", m))][: 50 - 1]
+        if not fields:
+            return [str(s) for s in (self.call("scope").get("result") or [])]
+        keys = {f"f{n}": method for n, method in enumerate(fields)}
+        answer = self.batch({"scope": "scope", **keys})
+        if "scope" in answer["result_error"]:
+            self.raise_command_error("scope", answer["result_error"]["scope"])
+        for key, method in keys.items():
+            if key in answer["result"]:
+                self.remember(("fields", method), descriptor_map(answer["result"][key]))
+        return [str(s) for s in (answer["result"].get("scope") or [])]
 
     def pause_method(self, method: str) -> None:
         """A command of `method` hit the operating-time limit inside a batch: pause the method."""

@@ -120,6 +120,12 @@ def plan_streams(
 
 
 
+def fields_methods_of(streams: Sequence[Stream]) -> Tuple[str, ...]:
+    """The `.fields` methods these streams need (for typing, or as their own rows)."""
+    return tuple(dict.fromkeys(s.method if s.reader == "fields" else s.fields_method
+                               for s in streams if s.reader == "fields" or s.fields_method))
+
+
 def choose_streams(
     client: Bitrix24Client,
     flags: Dict[str, bool],
@@ -137,6 +143,8 @@ def choose_streams(
         option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None
         if option and not flags[option]:
             raise ConfigurationError(f"Stream {name} was selected but is off: set sources.bitrix24.{option} = true.")
+    # the `.fields` of every stream that may run ride along with the scope request
+    client.fields_methods = fields_methods_of(plan_streams(STREAMS, flags, requested, None))
     scopes = client.scopes() if spa_ids is None else None
     candidates: Tuple[Stream, ...] = STREAMS
     if spa_ids is None:
@@ -151,6 +159,7 @@ def choose_streams(
             f" not list); SPA types found: {', '.join(map(str, spa_ids)) or 'none'}."
         )
     chosen = plan_streams(candidates + spa_rows, flags, requested, scopes)
+    client.fields_methods = fields_methods_of(chosen)
     if deal_category_ids and scopes is not None and any(s.name == "deals" for s in chosen):
         check_categories_exist(client, deal_category_ids)
     return chosen

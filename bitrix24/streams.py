@@ -15,7 +15,7 @@ import dlt
 import pendulum
 
 from .batch import PAGE, ListQuery, command, read_keyset, read_per_id
-from .client import Bitrix24Client
+from .client import Bitrix24Client, descriptor_map
 from .errors import ApiError, MethodNotFoundError
 from .fields import FieldTyping, static_descriptors, to_int
 from .plan import has_scope
@@ -41,14 +41,27 @@ def iso(moment: datetime) -> str:
 
 
 def descriptors(client: Bitrix24Client, method: str) -> Dict[str, Any]:
-    """A `.fields` result, fetched once per run and shared by the entity and its fields stream."""
-    return client.cached(("fields", method), lambda: _as_map(client.call(method).get("result")))
+    """A `.fields` result, fetched once per run and shared by the entity and its fields stream.
+
+    Those of the streams known when the source is built come with the scope request; the first
+    stream that needs one that did not (an SPA's) fetches all such in one batch. A method that
+    fails there is asked again on its own, which raises the precise error.
+    """
+    key = ("fields", method)
+    if not client.is_cached(key):
+        client.cached(("fields", "*"), lambda: _prefetch_fields(client))
+    return client.cached(key, lambda: descriptor_map(client.call(method).get("result")))
 
 
-def _as_map(result: Any) -> Dict[str, Any]:
-    if isinstance(result, dict) and isinstance(result.get("fields"), dict):
-        result = result["fields"]  # crm.item.fields wraps its descriptors
-    return dict(result) if isinstance(result, dict) else {}
+def _prefetch_fields(client: Bitrix24Client) -> bool:
+    wanted = [m for m in client.fields_methods if not client.is_cached(("fields", m))]
+    for start in range(0, len(wanted), 50):
+        part = {f"f{n}": method for n, method in enumerate(wanted[start:start + 50])}
+        answer = client.batch(part)
+        for key, method in part.items():
+            if key in answer["result"]:
+                client.remember(("fields", method), descriptor_map(answer["result"][key]))
+    return True
 
 
 def typing_for(client: Bitrix24Client, stream: Stream) -> FieldTyping:
@@ -174,41 +187,45 @@ def keyset(
         else:
             upper = cursor.end_value or client.portal_now()
             if lower is not None:
-                filters[f">={stream.cursor}"] = iso(lower)
+                # Each run reads up to the portal's clock at its start (whole seconds, open), so
+                # a routine run's rows AT the last value were all there for the previous run:
+                # start after it. A first run or a backfill includes its start value.
+                filters[f"{'>' if routine else '>='}{stream.cursor}"] = iso(lower)
             filters[f"<{stream.cursor}"] = iso(upper)
-    query = ListQuery(
-        stream.method,
-        params=dict(stream.params),
-        filter=filters,
-        filter_key=stream.filter_key,
-        id_field=stream.id_field,
-        items_key=stream.items_key,
-    )
-    key = ("fields", stream.fields_method)
-    extra = {"fields": stream.fields_method} if stream.fields_method and not client.is_cached(key) else None
-
-    def keep_fields(answer: Dict[str, Any]) -> None:
-        if "fields" in answer["result"]:
-            client.remember(key, _as_map(answer["result"]["fields"]))
-        elif "fields" in answer["result_error"]:
-            client.raise_command_error(stream.fields_method, answer["result_error"]["fields"])
-
+    query = list_query(stream, filters)
     typing: Optional[FieldTyping] = None
     fix = PAGE_FIXES.get(stream.quirk or "")
     try:
-        pages = read_keyset(client, query, after=after, first_batch=first_batch, extra=extra, on_extra=keep_fields)
-        for page in pages:
-            first = typing is None
-            if first:
-                typing = typing_for(client, stream)
+        if stream.fields_method:
+            typing = typing_for(client, stream)
+        hinted = False
+        for page in read_keyset(client, query, after=after, first_batch=first_batch):
+            typing = typing or typing_for(client, stream)
             typing.convert_all(page)
             if fix:
                 fix(client, stream, options, page)
-            yield _with_columns(page, typing) if first else page
+            yield page if hinted else _with_columns(page, typing)
+            hinted = True
         if options.detect_deletes and cursor is not None and stream.cursor != stream.id_field:
             yield from deletions(client, stream, options, dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {})
     except MethodNotFoundError:
         _unavailable(stream)
+
+
+def list_query(stream: Stream, filters: Dict[str, Any], select: Optional[List[str]] = None) -> ListQuery:
+    params = dict(stream.params)
+    if select is not None:
+        params = {k: v for k, v in params.items() if k.lower() != "select"}
+        params["select"] = select
+    return ListQuery(
+        stream.method,
+        params=params,
+        filter=filters,
+        filter_key=stream.filter_key,
+        id_field=stream.id_field,
+        items_key=stream.items_key,
+        guard=stream.filter_key == "filter",  # user.get / voximplant: no guard (other filter engines)
+    )
 
 
 def deletions(client: Bitrix24Client, stream: Stream, options: Options, filters: Dict[str, Any]) -> Iterator[Any]:
@@ -222,10 +239,7 @@ def deletions(client: Bitrix24Client, stream: Stream, options: Options, filters:
     stored = _stored_ids(stream)
     if not stored:
         return
-    params = {k: v for k, v in stream.params.items() if k.lower() != "select"}
-    params["select"] = [stream.id_field]
-    query = ListQuery(stream.method, params=params, filter=filters, filter_key=stream.filter_key,
-                      id_field=stream.id_field, items_key=stream.items_key)
+    query = list_query(stream, filters, select=[stream.id_field])
     live: set = set()
     for page in read_keyset(client, query):
         live.update(to_int(row.get(stream.id_field)) for row in page)

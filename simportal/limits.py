@@ -126,12 +126,20 @@ class Stats:
     def reset(self):
         with getattr(self, "lock", threading.Lock()):
             self._http: Counter = Counter()
+            self._carrying: Counter = Counter()
             self._cmd: Counter = Counter()
             self._op: defaultdict = defaultdict(float)
 
-    def count_http(self, method):
+    def count_http(self, method, inner=()):
         with self.lock:
             self._http[(method or "").lower()] += 1
+            for m in set(inner) or {(method or "").lower()}:
+                self._carrying[m.lower()] += 1
+
+    def requests_carrying(self, method) -> int:
+        """HTTP requests that called ``method`` directly or carried it in a batch (once per request)."""
+        with self.lock:
+            return self._carrying[method.lower()]
 
     def count_cmd(self, method, cost):
         with self.lock:

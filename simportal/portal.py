@@ -47,6 +47,9 @@ class Options:
         php_escapes=True,                # escape / < > & ' like Bitrix Json::encode
         raw_unicode=True,                # non-ASCII as raw UTF-8 (Bitrix); False = \uXXXX (faster encoding)
         time_as_int=False,               # time.start/finish/processing as ints (newer portals, §11 #16)
+        embedded_refs=True,              # batch: substitute a $result[...] embedded in a longer string (SRC §4.2)
+        id_filter_text="cast",           # text that is no number in an ID comparison: "cast" (intval -> 0),
+                                         # "ignore" (condition dropped) or "error" (INVALID_ARG_VALUE)
         log_enabled=True,                # keep p.log records
         request_log_enabled=True,        # keep p.requests (compact: per-command method + cost)
     )

@@ -112,6 +112,12 @@ class Compiler:
         if op in (">", ">=", "<", "<="):
             if isinstance(value, (list, dict)):
                 return False
+            if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*", value):
+                mode = getattr(self.opts, "id_filter_text", "cast")
+                if mode == "ignore":
+                    return True
+                if mode == "error":
+                    raise ApiError("INVALID_ARG_VALUE", "Invalid filter: field 'ID' has invalid value")
             v = php_float(value)
             if op == ">":
                 self.lo = max(self.lo if self.lo is not None else -(1 << 62), math.floor(v) + 1)

@@ -100,8 +100,11 @@ def _inner_methods(params) -> set:
 
 # ---------------------------------------------------------------- batch references (§4.2)
 
-def _resolve(s: str, acc: dict):
+def _resolve(s: str, acc: dict, embedded: bool = True):
+    """``embedded=False``: a portal that substitutes only a value that IS a reference (switch)."""
     for m in list(REF_RE.finditer(s)):
+        if not embedded and m.group(0) != s:
+            continue
         segs = SEG_RE.findall(m.group(2))
         if not segs:
             continue
@@ -120,17 +123,17 @@ def _resolve(s: str, acc: dict):
     return s
 
 
-def substitute(v, acc):
+def substitute(v, acc, embedded: bool = True):
     if isinstance(v, dict):
         out = {}
         for k, x in v.items():
-            nk = _resolve(k, acc) if isinstance(k, str) and "$" in k else k
-            out[nk if isinstance(nk, (str, int)) else k] = substitute(x, acc)
+            nk = _resolve(k, acc, embedded) if isinstance(k, str) and "$" in k else k
+            out[nk if isinstance(nk, (str, int)) else k] = substitute(x, acc, embedded)
         return out
     if isinstance(v, list):
-        return [substitute(x, acc) for x in v]
+        return [substitute(x, acc, embedded) for x in v]
     if isinstance(v, str) and "$" in v:
-        return _resolve(v, acc)
+        return _resolve(v, acc, embedded)
     return v
 
 
@@ -233,7 +236,7 @@ def run_batch(portal, hook, params, cmd_log) -> dict:
         name = path.strip().lower()
         if name.endswith(".json"):
             name = name[:-5]
-        cparams = substitute(parse_str(qs), acc)
+        cparams = substitute(parse_str(qs), acc, portal.options.embedded_refs)
         if isinstance(cparams, dict):
             cparams = listify(cparams)
         if not isinstance(cparams, dict):
@@ -326,7 +329,7 @@ def handle(portal, h):
     m = ROUTE.match(path) or OAUTH_ROUTE.match(path)
     name = (m.group(3) if m and m.re is ROUTE else m.group(1) if m else "").lower()
     inner = _inner_methods(params) if name == "batch" else set()
-    portal.stats.count_http(name)
+    portal.stats.count_http(name, inner)
     cmd_log = ReqLog()
     ts = portal.epoch()
 

@@ -15,8 +15,9 @@ def test_deleted_deals_are_removed_or_marked(fresh_portal, make_pipeline, mode):
     tick(fresh_portal)
     fresh_portal.stats.reset()
     pipeline.run(source(fresh_portal, streams=["deals"], detect_deletes=mode))
-    # the incremental batch, then the id scan: 2,500 ids per request
-    assert fresh_portal.stats.http_requests("batch") == 2
+    # scope (with the `.fields` riding along), the incremental batch, then the id scan: 2,500 ids per request
+    assert fresh_portal.stats.requests_carrying("crm.deal.list") == 2
+    assert fresh_portal.stats.http_requests() == 3
     if mode == "delete":
         assert query(pipeline, "select count(*) from deals")[0][0] == len(ids) - 2
         assert query(pipeline, f"select count(*) from deals where id in ({gone[0]}, {gone[1]})")[0][0] == 0
