@@ -14,7 +14,8 @@
   short page the literal text stays, casts to 0, and `ID < 0` matches nothing - the rest of the
   chain costs the portal next to nothing. Should a portal refuse that bound (an error after a full
   page) or not substitute it (an empty page after a full one, which one plain request then
-  contradicts), the reader drops the zero for that method and carries on; nothing is skipped.
+  contradicts - asked until a guarded page of the run has come back with rows), the reader drops
+  the zero for that method and carries on; nothing is skipped.
 * `read_per_id` runs one command per parent id (a deal's product rows, say), 50 ids per request.
 """
 
@@ -33,6 +34,7 @@ logger = logging.getLogger("bitrix24")
 PAGE = 50  # Bitrix's fixed page size
 MAX_COMMANDS = 50  # commands per batch
 MAX_COMMAND_RETRIES = 3
+SUBSTITUTED = "zero-prefixed $result references resolve"  # client cache key: seen on this portal
 LIMIT_CODES = ("OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED")
 ACCESS_CODES = ("insufficient_scope", "ACCESS_DENIED")
 
@@ -133,14 +135,15 @@ def read_keyset(
     """Yield the rows of `query` with ids above `after`, one list per HTTP answer (up to 50 pages:
     2,500 rows); downwards from the highest id where the query takes the guard, else upwards.
 
-    `first_batch` list commands go into the first request (1 when few rows are expected, as on a
-    routine incremental run) and later requests carry 50 - unless the guard makes commands past the
-    end next to free: then every request carries 50.
+    `first_batch` list commands go into the first request (fewer when few rows are expected, as on
+    a routine incremental run: 10 commands, 500 rows) and later requests carry 50. Past the end of
+    the list, a command costs the portal next to nothing with the zero-prefixed bound, but a page
+    of rows without it: unguarded reads then start with a single command.
     """
     if query.guard:
         yield from _read_down(client, query, after, first_batch)
         return
-    size = max(1, min(first_batch, MAX_COMMANDS))
+    size = MAX_COMMANDS if first_batch >= MAX_COMMANDS else 1
     failures = 0
     while True:
         keys = [f"p{k}" for k in range(size)]
@@ -177,7 +180,7 @@ def read_keyset(
 def _read_down(client: Bitrix24Client, query: ListQuery, after: int, first_batch: int) -> Iterator[List[Dict[str, Any]]]:
     guard_off = ("guard off", query.method)
     guarded = not client.is_cached(guard_off)
-    size = MAX_COMMANDS if guarded else max(1, min(first_batch, MAX_COMMANDS))
+    size = max(1, min(first_batch, MAX_COMMANDS)) if guarded else (MAX_COMMANDS if first_batch >= MAX_COMMANDS else 1)
     upper: Optional[int] = None  # rows below this id are still to read (None: from the top)
     failures = 0
     confirming = False  # a plain request checks an empty page that followed a full one
@@ -207,14 +210,17 @@ def _read_down(client: Bitrix24Client, query: ListQuery, after: int, first_batch
                     break
                 chunk.extend(rows)
                 upper, progressed = last, True
+                if guarded and k > 0:
+                    client.remember(SUBSTITUTED, True)  # a zero-prefixed bound resolved: trust empty pages
                 if confirming:
                     # The empty page was wrong: this portal does not substitute the bound.
                     _drop_guard(client, query, guard_off, "an empty page after a full one")
                     guarded = False
             if len(rows) < PAGE:
                 # An empty guarded page right after a full one is the end of the list - unless
-                # the portal left the reference unresolved. One plain command tells.
-                check = guarded and k > 0 and not rows and not confirming
+                # the portal left the reference unresolved. Until a guarded page of this run has
+                # come back with rows, one plain command tells.
+                check = guarded and k > 0 and not rows and not confirming and not client.is_cached(SUBSTITUTED)
                 finished = not check
                 break
         confirming = False

@@ -179,7 +179,7 @@ def keyset(
         lower = cursor.start_value
         routine = lower is not None and cursor.end_value is None and lower != cursor.initial_value
         if routine:
-            first_batch = 1  # a routine incremental run: expect few changed rows
+            first_batch = 10  # a routine incremental run: expect few changed rows
         if stream.cursor == stream.id_field:
             after = to_int(lower) or 0
             if cursor.end_value is not None:
