@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
@@ -127,6 +128,29 @@ def is_duckdb(pipeline: dlt.Pipeline) -> bool:
     return pipeline.destination.destination_type == "dlt.destinations.duckdb"
 
 
+# DuckDB keeps every block it writes cached up to `memory_limit`, which defaults to 80 % of RAM, and
+# reads JSON with one thread per core: left alone, a 1M-row sync grew to ~2 GB. 256MB still loads
+# tables of ~300 columns (custom fields); 128MB does not. The limit is shared by all load jobs, so
+# dlt's 20 parallel load jobs would run it out of memory: one at a time.
+DUCKDB_GLOBAL_CONFIG = {"threads": 1, "memory_limit": "256MB"}
+DUCKDB_LOAD_WORKERS = 1
+
+
+def cap_duckdb_memory() -> None:
+    """Bound the memory of a DuckDB load, unless these settings are configured already.
+
+    Your own values win: DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG='{"memory_limit": "1GB"}'
+    or `global_config` under [destination.duckdb.credentials] in .dlt/secrets.toml; LOAD__WORKERS
+    or [load] workers in .dlt/config.toml.
+    """
+    if "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG" not in os.environ and (
+        dlt.secrets.get("destination.duckdb.credentials.global_config") is None
+    ):
+        os.environ["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps(DUCKDB_GLOBAL_CONFIG)
+    if "LOAD__WORKERS" not in os.environ and dlt.config.get("load.workers") is None:
+        os.environ["LOAD__WORKERS"] = str(DUCKDB_LOAD_WORKERS)
+
+
 def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
     name = args.pipeline_name or ("bitrix24_demo" if args.demo else "bitrix24")
     pipeline = make_pipeline(args, name)
@@ -142,6 +166,8 @@ def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
             if option:
                 kwargs[option] = True
     source = bitrix24_source(**kwargs)
+    if is_duckdb(pipeline):
+        cap_duckdb_memory()
     refresh = "drop_sources" if (args.full_refresh or args.demo) else None
     if pipeline.has_pending_data and not refresh:
         # An earlier run stopped after extracting (killed, or the destination failed): load what

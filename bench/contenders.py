@@ -67,6 +67,11 @@ def peak_rss_mb() -> float:
 
 
 def make_pipeline(a: argparse.Namespace, name: str) -> dlt.Pipeline:
+    # Every contender loads DuckDB with the settings bitrix24_pipeline.py uses (bounded memory, one
+    # load job at a time); .dlt/config.toml applies too (run.py starts contenders in the repository).
+    from bitrix24_pipeline import cap_duckdb_memory
+
+    cap_duckdb_memory()
     work = Path(a.workdir)
     return dlt.pipeline(
         pipeline_name=f"bench_{name}",
