@@ -129,10 +129,12 @@ def is_duckdb(pipeline: dlt.Pipeline) -> bool:
 
 
 # DuckDB keeps every block it writes cached up to `memory_limit`, which defaults to 80 % of RAM, and
-# reads JSON with one thread per core: left alone, a 1M-row sync grew to ~2 GB. 256MB still loads
-# tables of ~300 columns (custom fields); 128MB does not. The limit is shared by all load jobs, so
-# dlt's 20 parallel load jobs would run it out of memory: one at a time.
-DUCKDB_GLOBAL_CONFIG = {"threads": 1, "memory_limit": "256MB"}
+# reads JSON with one thread per core: left alone, a 1M-row sync grew to ~2 GB. 128MB fails on
+# tables of ~300 columns (custom fields), and 256MB failed on one large table in the benchmark
+# (fast_bitrix24's 30k deal comments in one file): 512MB, with insertion order not preserved (DuckDB's
+# own advice for large inserts). The limit is shared by all load jobs, so dlt's 20 parallel load jobs
+# would run it out of memory: one at a time.
+DUCKDB_GLOBAL_CONFIG = {"threads": 1, "memory_limit": "512MB", "preserve_insertion_order": False}
 DUCKDB_LOAD_WORKERS = 1
 
 

@@ -131,7 +131,9 @@ def markdown(results: Dict[str, Any]) -> str:
         L.append(md_table(["size", "run", "requests measured / plan", "operating s measured / plan",
                            "modelled measured / plan"], rows))
     notes = sorted({f"{LABELS.get(k.split(':')[0], k)}: {n}" for e in sizes for k, r in e["runs"].items()
-                    for n in r.get("notes", [])})
+                    for n in r.get("notes", [])}
+                   | {f"{LABELS.get(k.split(':')[0], k)}: {k.split(':')[1]} at {e['size']:,} FAILED: {why}"
+                      for e in sizes for k, why in e.get("failed", {}).items()})
     if notes:
         L.append("## Notes\n")
         L.extend(f"- {n}" for n in notes)

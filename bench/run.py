@@ -185,7 +185,17 @@ class Bench:
                     if mode.startswith("sample"):
                         extra = ["--deal-sample", mode.split(":")[1]]
                     log(f"size {size:,}: {contender} {phase}{' (' + mode + ')' if mode != 'real' else ''}")
-                    res = self.run_contender(sim, size, contender, phase, extra)
+                    try:
+                        res = self.run_contender(sim, size, contender, phase, extra)
+                    except RuntimeError as exc:
+                        if contender == "ours":
+                            raise
+                        # a peer that fails is reported, not allowed to end the benchmark
+                        last = [ln for ln in str(exc).splitlines() if ln.strip()][-12:]
+                        reason = next((ln.strip() for ln in last if "Error" in ln), last[-1] if last else "")
+                        entry.setdefault("failed", {})[key] = reason[:300]
+                        log(f"  FAILED: {reason[:200]}")
+                        continue
                     summary = self.summarise(res, contender, info)
                     summary["mode"] = mode
                     entry["runs"][key] = summary
