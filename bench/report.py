@@ -76,7 +76,8 @@ def markdown(results: Dict[str, Any]) -> str:
              "process on loopback; how each figure is obtained is in `bench/README.md`.\n")
     L.append("*Modelled* = wall time under Bitrix cloud limits (2 requests/s, burst 50; 480 s of operating time "
              "per method per 10 min) replayed from the request log with the portal's cost model, for a client "
-             "that never provokes a 503/429. *Local* = measured on this machine with the portal's limits off. "
+             "that never provokes a 503/429 (one request in flight; fast_bitrix24: 50; ours: each method group "
+             "in its own lane, as its parallelized streams run - one lane in parentheses). *Local* = measured on this machine with the portal's limits off. "
              "† counting mode: per-deal calls made for a sample of deals and scaled (local time and memory not "
              "comparable). ‡ counting mode: not run; requests and operating time computed from the row counts "
              "(plan checked against measured runs below).\n")
@@ -271,8 +272,11 @@ def table_main(sizes: List[Dict[str, Any]], phase: str) -> str:
             r = e["runs"].get(f"{c}:{phase}")
             if not r:
                 continue
+            modelled = fmt_s(r["modelled_s"])
+            if c in ("ours", "ours_proto") and r.get("modelled_parallel_streams_ideal_s"):
+                modelled = f"{fmt_s(r['modelled_parallel_streams_ideal_s'])} ({modelled})"
             rows.append([size_label(e["size"]), LABELS[c] + mark(r), fmt_n(r["requests"]),
-                         fmt_n(r["operating_s"]), fmt_s(r["modelled_s"]), fmt_s(r.get("wall_s")),
+                         fmt_n(r["operating_s"]), modelled, fmt_s(r.get("wall_s")),
                          fmt_s(r.get("cpu_s")), fmt_n(r.get("rows")) if r.get("rows") is not None else "–",
                          fmt_n(r.get("rows_per_s")), fmt_n(r.get("rss_mb"))])
     return md_table(["size", "contender", "HTTP requests", "operating s", "modelled", "local wall", "client CPU",

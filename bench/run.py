@@ -368,6 +368,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--no-check-plans", dest="check_plans", action="store_false",
                     help="do not compare counting-mode plans with measured runs")
     ap.add_argument("--keep-logs", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite results.md and results.png from the results.json in --out; run nothing")
     a = ap.parse_args(argv)
     if a.quick:
         a.sizes = "2000"
@@ -384,7 +386,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    Bench(parse_args(argv)).run()
+    a = parse_args(argv)
+    if a.report_only:
+        report.write(json.loads((Path(a.out) / "results.json").read_text()), Path(a.out))
+        return
+    Bench(a).run()
 
 
 if __name__ == "__main__":
