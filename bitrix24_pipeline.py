@@ -136,6 +136,11 @@ def is_duckdb(pipeline: dlt.Pipeline) -> bool:
 # would run it out of memory: one at a time.
 DUCKDB_GLOBAL_CONFIG = {"threads": 1, "memory_limit": "512MB", "preserve_insertion_order": False}
 DUCKDB_LOAD_WORKERS = 1
+DUCKDB_OUT_OF_MEMORY = (
+    "DuckDB ran out of its {limit} memory limit while loading. Raise it and run again (nothing is lost:"
+    " the extracted data waits in the pipeline and is loaded first), e.g."
+    " DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG='{{\"memory_limit\": \"2GB\", \"threads\": 1}}'"
+)
 
 
 def cap_duckdb_memory() -> None:
@@ -218,6 +223,8 @@ def _expected_cause(exc: BaseException) -> Optional[BaseException]:
             return exc
         if isinstance(exc, ConfigFieldMissingException) and "webhook_url" in str(exc):
             return Bitrix24Error(HOW_TO_CONFIGURE)
+        if "Out of Memory Error" in str(exc) and "duckdb" in type(exc).__module__.lower() + str(exc).lower():
+            return Bitrix24Error(DUCKDB_OUT_OF_MEMORY.format(limit=DUCKDB_GLOBAL_CONFIG["memory_limit"]))
         exc = exc.__cause__ or exc.__context__
     return None
 

@@ -149,3 +149,21 @@ def test_blocked_portals_fail_at_once(tmp_path, option, value, phrase):
         setattr(portal.options, option, value)
         result = run_cli(tmp_path, env={"SOURCES__BITRIX24__WEBHOOK_URL": portal.webhook_url}, timeout=60)
     assert_clean_failure(result, tmp_path, phrase)
+
+
+def test_a_duckdb_out_of_memory_load_names_the_setting_to_raise():
+    import duckdb
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import bitrix24_pipeline
+
+    try:
+        try:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
+        except duckdb.OutOfMemoryException as inner:
+            raise RuntimeError("Pipeline execution failed at stage load") from inner
+    except RuntimeError as outer:
+        cause = bitrix24_pipeline._expected_cause(outer)
+    assert cause is not None
+    assert "memory_limit" in str(cause) and "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG" in str(cause)
+    assert "512MB" in str(cause)
