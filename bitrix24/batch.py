@@ -161,7 +161,7 @@ def read_keyset(
                 first, last = _as_int(rows[0].get(query.id_field)), _as_int(rows[-1].get(query.id_field))
                 if first is None or last is None or first <= after:
                     # Not a continuation of the previous page: the chain broke. Resume from `after`.
-                    logger.debug("%s: page %s does not follow id %s; resuming", query.method, key, after)
+                    failures = _out_of_order(query, key, after, failures, progressed)
                     break
                 chunk.extend(rows)
                 after, progressed = last, True
@@ -206,7 +206,7 @@ def _read_down(client: Bitrix24Client, query: ListQuery, after: int, first_batch
                 first, last = _as_int(rows[0].get(query.id_field)), _as_int(rows[-1].get(query.id_field))
                 if first is None or last is None or (upper is not None and first >= upper) or last <= after:
                     # Not a continuation of the previous page: the chain broke. Resume below `upper`.
-                    logger.debug("%s: page %s does not follow id %s; resuming", query.method, key, upper)
+                    failures = _out_of_order(query, key, upper, failures, progressed)
                     break
                 chunk.extend(rows)
                 upper, progressed = last, True
@@ -231,6 +231,21 @@ def _read_down(client: Bitrix24Client, query: ListQuery, after: int, first_batch
         if progressed:
             failures = 0
         confirming, size = (True, 1) if check else (False, MAX_COMMANDS)
+
+
+def _out_of_order(query: ListQuery, key: str, bound: Any, failures: int, progressed: bool) -> int:
+    """A page that does not continue the previous one: resume from the last good id - but a portal
+    that keeps answering out of order (an id filter it ignores) must not keep the reader looping."""
+    logger.debug("%s: page %s does not follow id %s; resuming", query.method, key, bound)
+    if progressed:
+        return failures
+    if failures >= MAX_COMMAND_RETRIES:
+        raise ApiError(
+            f"Bitrix24 {query.method} keeps answering pages that do not follow id {bound}: the portal seems to"
+            " ignore the id filter, so the stream cannot be read completely. Please report this portal's version.",
+            method=query.method,
+        )
+    return failures + 1
 
 
 def _page(query: ListQuery, answer: Dict[str, Any], key: str) -> List[Dict[str, Any]]:

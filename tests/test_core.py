@@ -155,3 +155,22 @@ def test_chained_reads_are_complete_whatever_the_portal_does_with_the_bound(swit
             list(read_keyset(Bitrix24Client(sim.webhook_url), query))
             wasteful = sim.stats.operating("crm.contact.list") - before
             assert before < 0.75 * wasteful
+
+
+def test_a_portal_that_ignores_the_id_filter_stops_the_read_instead_of_looping():
+    from bitrix24 import ApiError
+    from bitrix24.batch import ListQuery, read_keyset
+    from bitrix24.client import Bitrix24Client
+
+    def drop_id_bounds(portal, method, params):
+        if method == "crm.contact.list":
+            for key in [k for k in params.get("filter", {}) if str(k).lstrip("<>=").upper() == "ID"]:
+                del params["filter"][key]
+
+    with SimPortal(size=2000, seed=2, rate_limit=None, operating_limit=None) as sim:
+        sim.hooks.append(drop_id_bounds)
+        query = ListQuery("crm.contact.list", params={"select": ["ID"], "order": {"ID": "ASC"}})
+        with pytest.raises(ApiError, match="ignore the id filter"):
+            for _ in read_keyset(Bitrix24Client(sim.webhook_url), query):
+                pass
+        assert sim.stats.http_requests() <= 6
