@@ -1,8 +1,8 @@
 """The batch reader: Bitrix24's fast ways to read many rows in few requests.
 
-* `read_keyset` reads a whole list with the chained-batch keyset technique: order by ID ascending,
-  filter `>ID`, `start=-1` (no COUNT query), and up to 50 list commands in one `batch` request, each
-  command's `>ID` taken from the previous command's 50th row via a `$result[...]` reference. That is
+* `read_keyset` reads a whole list with the chained-batch keyset technique: order by ID, filter on
+  the ID, `start=-1` (no COUNT query), and up to 50 list commands in one `batch` request, each
+  command's bound taken from the previous command's 50th row via a `$result[...]` reference. That is
   2,500 rows per HTTP request. The chain stops at the first short page: a reference into a short
   page does not resolve, so every command after it is garbage and is ignored.
   The portal still runs those garbage commands, and a filter that resolved to an array reads the
