@@ -118,10 +118,23 @@ def make_pipeline(args: argparse.Namespace, name: str) -> dlt.Pipeline:
     `dlt.pipeline`/`run` call here may pass `destination=` (dlt init refuses the script otherwise).
     """
     settings: Dict[str, Any] = dict(pipeline_name=name, dataset_name=args.dataset, progress=progress_collector(args.progress))
+    if args.demo and args.destination in (None, "duckdb") and "DESTINATION__DUCKDB__CREDENTIALS" not in os.environ \
+            and dlt.secrets.get("destination.duckdb.credentials") is None:
+        # dlt keeps a pipeline's DuckDB file in the folder of its first run; the demo (always a full
+        # refresh) writes here, wherever it ran before
+        os.environ["DESTINATION__DUCKDB__CREDENTIALS"] = os.path.abspath(f"{name}.duckdb")
     if args.destination:
         settings["destination"] = args.destination
         return dlt.pipeline(**settings)
-    return dlt.pipeline(destination="duckdb", **settings)  # DuckDB: <pipeline name>.duckdb in this folder
+    return dlt.pipeline(destination="duckdb", **settings)  # <pipeline name>.duckdb in the first run's folder
+
+
+def duckdb_file(pipeline: dlt.Pipeline) -> str:
+    """Where the DuckDB data is: dlt keeps using the folder of a pipeline's first run."""
+    try:
+        return str(pipeline.destination_client().config.credentials.database)
+    except Exception:
+        return os.path.abspath(pipeline.pipeline_name + ".duckdb")
 
 
 def is_duckdb(pipeline: dlt.Pipeline) -> bool:
@@ -210,7 +223,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     print(summary(pipeline, started))
     if is_duckdb(pipeline):
-        print(f"\nData is in {os.path.abspath(pipeline.pipeline_name + '.duckdb')}, schema {args.dataset}.")
+        print(f"\nData is in {duckdb_file(pipeline)}, schema {args.dataset}.")
     return 0
 
 
