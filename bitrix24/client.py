@@ -28,7 +28,7 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import pendulum
 import requests as _requests
@@ -411,18 +411,33 @@ class Bitrix24Client:
 
     def _ask_scopes(self) -> List[str]:
         # The run's `.fields` methods ride along: one request for the metadata of every stream.
-        # One that fails here (a scope the webhook lacks) is asked again by the stream that needs it.
-        fields = [m for m in self.fields_methods if not self.is_cached(("fields", m))][: 50 - 1]
+        fields = self._fields_wanted()[: 50 - 1]
         if not fields:
             return [str(s) for s in (self.call("scope").get("result") or [])]
-        keys = {f"f{n}": method for n, method in enumerate(fields)}
-        answer = self.batch({"scope": "scope", **keys})
+        answer = self._fields_batch(fields, {"scope": "scope"})
         if "scope" in answer["result_error"]:
             self.raise_command_error("scope", answer["result_error"]["scope"])
+        return [str(s) for s in (answer["result"].get("scope") or [])]
+
+    def prefetch_fields(self) -> bool:
+        """Every `.fields` method of the run not known yet, 50 to a request."""
+        wanted = self._fields_wanted()
+        for start in range(0, len(wanted), 50):
+            self._fields_batch(wanted[start:start + 50])
+        return True
+
+    def _fields_wanted(self) -> List[str]:
+        return [m for m in self.fields_methods if not self.is_cached(("fields", m))]
+
+    def _fields_batch(self, methods: Sequence[str], extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+        """`.fields` methods (and `extra` commands) in one batch; each answer is remembered, a failure
+        is left to the stream that needs that method (asked on its own, it raises the precise error)."""
+        keys = {f"f{n}": method for n, method in enumerate(methods)}
+        answer = self.batch({**(extra or {}), **keys})
         for key, method in keys.items():
             if key in answer["result"]:
                 self.remember(("fields", method), descriptor_map(answer["result"][key]))
-        return [str(s) for s in (answer["result"].get("scope") or [])]
+        return answer
 
     def pause_method(self, method: str) -> None:
         """A command of `method` hit the operating-time limit inside a batch: pause the method."""

@@ -49,19 +49,8 @@ def descriptors(client: Bitrix24Client, method: str) -> Dict[str, Any]:
     """
     key = ("fields", method)
     if not client.is_cached(key):
-        client.cached(("fields", "*"), lambda: _prefetch_fields(client))
+        client.cached(("fields", "*"), client.prefetch_fields)
     return client.cached(key, lambda: descriptor_map(client.call(method).get("result")))
-
-
-def _prefetch_fields(client: Bitrix24Client) -> bool:
-    wanted = [m for m in client.fields_methods if not client.is_cached(("fields", m))]
-    for start in range(0, len(wanted), 50):
-        part = {f"f{n}": method for n, method in enumerate(wanted[start:start + 50])}
-        answer = client.batch(part)
-        for key, method in part.items():
-            if key in answer["result"]:
-                client.remember(("fields", method), descriptor_map(answer["result"][key]))
-    return True
 
 
 def typing_for(client: Bitrix24Client, stream: Stream) -> FieldTyping:
@@ -193,14 +182,11 @@ def keyset(
                 filters[f"{'>' if routine else '>='}{stream.cursor}"] = iso(lower)
             filters[f"<{stream.cursor}"] = iso(upper)
     query = list_query(stream, filters)
-    typing: Optional[FieldTyping] = None
     fix = PAGE_FIXES.get(stream.quirk or "")
     try:
-        if stream.fields_method:
-            typing = typing_for(client, stream)
+        typing = typing_for(client, stream)
         hinted = False
         for page in read_keyset(client, query, after=after, first_batch=first_batch):
-            typing = typing or typing_for(client, stream)
             typing.convert_all(page)
             if fix:
                 fix(client, stream, options, page)
