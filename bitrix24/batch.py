@@ -140,54 +140,20 @@ def read_keyset(
     the list, a command costs the portal next to nothing with the zero-prefixed bound, but a page
     of rows without it: unguarded reads then start with a single command.
     """
-    if query.guard:
-        yield from _read_down(client, query, after, first_batch)
-        return
-    size = MAX_COMMANDS if first_batch >= MAX_COMMANDS else 1
-    failures = 0
-    while True:
-        keys = [f"p{k}" for k in range(size)]
-        commands = {key: query.page_command(after if k == 0 else query.ref_to_last(keys[k - 1]))
-                    for k, key in enumerate(keys)}
-        answer = client.batch(commands)
-        finished, progressed = False, False
-        chunk: List[Dict[str, Any]] = []
-        for key in keys:
-            if key in answer["result_error"]:
-                failures = _command_failed(client, query.method, answer["result_error"][key], failures)
-                break
-            rows = _page(query, answer, key)
-            if rows:
-                first, last = _as_int(rows[0].get(query.id_field)), _as_int(rows[-1].get(query.id_field))
-                if first is None or last is None or first <= after:
-                    # Not a continuation of the previous page: the chain broke. Resume from `after`.
-                    failures = _out_of_order(query, key, after, failures, progressed)
-                    break
-                chunk.extend(rows)
-                after, progressed = last, True
-            if len(rows) < PAGE:
-                finished = True
-                break
-        if chunk:
-            yield chunk  # every page of one answer at once: up to 2,500 rows
-        if finished:
-            return
-        if progressed:
-            failures = 0
-        size = MAX_COMMANDS
-
-
-def _read_down(client: Bitrix24Client, query: ListQuery, after: int, first_batch: int) -> Iterator[List[Dict[str, Any]]]:
+    down = query.guard
     guard_off = ("guard off", query.method)
-    guarded = not client.is_cached(guard_off)
+    guarded = down and not client.is_cached(guard_off)
     size = max(1, min(first_batch, MAX_COMMANDS)) if guarded else (MAX_COMMANDS if first_batch >= MAX_COMMANDS else 1)
-    upper: Optional[int] = None  # rows below this id are still to read (None: from the top)
+    upper: Optional[int] = None  # downwards: rows below this id are still to read (None: from the top)
     failures = 0
     confirming = False  # a plain request checks an empty page that followed a full one
     while True:
         keys = [f"p{k}" for k in range(size)]
-        commands = {key: query.desc_command(upper if k == 0 else query.ref_to_last(keys[k - 1]), after, guarded)
-                    for k, key in enumerate(keys)}
+        commands = {
+            key: query.desc_command(upper if k == 0 else query.ref_to_last(keys[k - 1]), after, guarded) if down
+            else query.page_command(after if k == 0 else query.ref_to_last(keys[k - 1]))
+            for k, key in enumerate(keys)
+        }
         answer = client.batch(commands)
         finished, progressed, check = False, False, False
         chunk: List[Dict[str, Any]] = []
@@ -204,12 +170,18 @@ def _read_down(client: Bitrix24Client, query: ListQuery, after: int, first_batch
             rows = _page(query, answer, key)
             if rows:
                 first, last = _as_int(rows[0].get(query.id_field)), _as_int(rows[-1].get(query.id_field))
-                if first is None or last is None or (upper is not None and first >= upper) or last <= after:
-                    # Not a continuation of the previous page: the chain broke. Resume below `upper`.
-                    failures = _out_of_order(query, key, upper, failures, progressed)
+                follows = first is not None and last is not None and (
+                    (upper is None or first < upper) and last > after if down else first > after)
+                if not follows:
+                    # Not a continuation of the previous page: the chain broke. Resume from the last good id.
+                    failures = _out_of_order(query, key, upper if down else after, failures, progressed)
                     break
                 chunk.extend(rows)
-                upper, progressed = last, True
+                progressed = True
+                if down:
+                    upper = last
+                else:
+                    after = last
                 if guarded and k > 0:
                     client.remember(SUBSTITUTED, True)  # a zero-prefixed bound resolved: trust empty pages
                 if confirming:
@@ -225,7 +197,7 @@ def _read_down(client: Bitrix24Client, query: ListQuery, after: int, first_batch
                 break
         confirming = False
         if chunk:
-            yield chunk
+            yield chunk  # every page of one answer at once: up to 2,500 rows
         if finished:
             return
         if progressed:
