@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 ROW_TABLES = ["contacts", "companies", "deals", "leads", "activities", "products", "deal_products", "deal_comments"]
 LABELS = {"ours": "ours (bitrix24_source)", "ours_proto": "ours + prototype fixes", "floor": "dlt floor (rows from memory)", "fb24": "fast_bitrix24",
@@ -288,7 +288,9 @@ def methods_cell(r: Dict[str, Any]) -> str:
     return ", ".join(f"{SHORT.get(m, m)} {fmt_n(v)}" for m, v in sorted(per.items()))
 
 
-def table_methods(sizes: List[Dict[str, Any]], phase: str) -> str:
+def _per_method_table(sizes: List[Dict[str, Any]], phase: str, total: str,
+                      cell: Callable[[Dict[str, Any], str], str]) -> str:
+    """One row per contender and size: the run's `total`, then `cell(run, method)` per method column."""
     rows = []
     cols = LIST_METHODS + SUB_METHODS
     for e in sizes:
@@ -296,31 +298,28 @@ def table_methods(sizes: List[Dict[str, Any]], phase: str) -> str:
             r = e["runs"].get(f"{c}:{phase}")
             if not r or c == "floor":
                 continue
-            per, cmd = r.get("requests_per_method", {}), r.get("commands_per_method", {})
-            cells = []
-            for m in cols:
-                if m not in per:
-                    cells.append("–")
-                elif cmd.get(m, per[m]) != per[m]:
-                    cells.append(f"{fmt_n(per[m])} ({fmt_n(cmd[m])})")
-                else:
-                    cells.append(fmt_n(per[m]))
-            rows.append([size_label(e["size"]), LABELS[c] + mark(r), fmt_n(r["requests"])] + cells)
+            rows.append([size_label(e["size"]), LABELS[c] + mark(r), fmt_n(r[total])] + [cell(r, m) for m in cols])
     return md_table(["size", "contender", "total"] + [SHORT[m] for m in cols], rows)
+
+
+def _requests_cell(r: Dict[str, Any], m: str) -> str:
+    per, cmd = r.get("requests_per_method", {}), r.get("commands_per_method", {})
+    if m not in per:
+        return "–"
+    return f"{fmt_n(per[m])} ({fmt_n(cmd[m])})" if cmd.get(m, per[m]) != per[m] else fmt_n(per[m])
+
+
+def _operating_cell(r: Dict[str, Any], m: str) -> str:
+    op = r.get("operating_per_method", {})
+    return fmt_n(op.get(m)) if m in op else "–"
+
+
+def table_methods(sizes: List[Dict[str, Any]], phase: str) -> str:
+    return _per_method_table(sizes, phase, "requests", _requests_cell)
 
 
 def table_operating(sizes: List[Dict[str, Any]], phase: str) -> str:
-    rows = []
-    cols = LIST_METHODS + SUB_METHODS
-    for e in sizes:
-        for c in LABELS:
-            r = e["runs"].get(f"{c}:{phase}")
-            if not r or c == "floor":
-                continue
-            op = r.get("operating_per_method", {})
-            rows.append([size_label(e["size"]), LABELS[c] + mark(r), fmt_n(r["operating_s"])] +
-                        [fmt_n(op.get(m)) if m in op else "–" for m in cols])
-    return md_table(["size", "contender", "total"] + [SHORT[m] for m in cols], rows)
+    return _per_method_table(sizes, phase, "operating_s", _operating_cell)
 
 
 def md_table(head: List[str], rows: List[List[str]]) -> str:
