@@ -102,3 +102,12 @@ def tick(portal: SimPortal, seconds: float = 2.0) -> None:
 def edit(portal: SimPortal, entity: str, row_id: int, **changes: Any) -> None:
     portal.update(entity, row_id, **changes)
     tick(portal)
+
+
+# Hypothesis: the same examples on every run (CI cannot go red at random) and no example database
+# (nothing replayed from a local `.hypothesis/`). HYPOTHESIS_PROFILE=explore draws new random ones.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("fixed", derandomize=True, database=None, print_blob=True)
+_hypothesis_settings.register_profile("explore", derandomize=False, database=None, max_examples=2000)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
