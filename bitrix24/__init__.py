@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import dlt
 from dlt.extract.resource import DltResource
 
-from .client import Bitrix24Client
+from .client import Bitrix24Client, latest_client
 from .config import (
     check_category_ids,
     check_detect_deletes,
@@ -46,6 +46,7 @@ from .errors import (
     RetryBudgetExceeded,
     ScopeError,
 )
+from .isolation import Isolation, StateGuard, run_child, run_stream
 from .plan import SPA_NAME, _as_list, choose_streams, incremental_names, known_names
 from .settings import DELETED, DELETED_AT, STREAMS, Stream
 from .streams import READERS, Options
@@ -63,6 +64,7 @@ __all__ = [
     "ApiError",
     "RetryBudgetExceeded",
     "STREAMS",
+    "failed_streams",
 ]
 
 
@@ -84,6 +86,7 @@ def bitrix24_source(
     spa_entity_type_ids: Optional[List[int]] = None,
     allow_external_schedulers: bool = False,
     detect_deletes: Optional[str] = None,
+    fail_fast: bool = False,
 ) -> Iterator[DltResource]:
     """All streams of a Bitrix24 portal.
 
@@ -112,6 +115,9 @@ def bitrix24_source(
             destination or "mark" them (`_deleted`, `_deleted_at`); None = off.
         allow_external_schedulers: take each date-cursor window from the orchestrator's data
             interval (Airflow); dlt also enables this when its Airflow helper runs the source.
+        fail_fast: stop the whole run at the first stream that fails for good. By default such a
+            stream is stopped alone (logged as an ERROR, listed in `failed_streams()`), keeps its
+            cursor, and the other streams load and commit theirs.
     """
     webhook = parse_webhook_url(webhook_url)
     flags = {
@@ -138,6 +144,8 @@ def bitrix24_source(
         max_retry_seconds=check_number("max_retry_seconds", max_retry_seconds, 0, 86_400),
         request_timeout=check_number("request_timeout", request_timeout, 0, 3_600),
     )
+    isolation = Isolation(fail_fast=bool(fail_fast))
+    client.failures = isolation.failures  # type: ignore[attr-defined]  # read by run summaries
     chosen = choose_streams(client, flags, requested, spa_ids, options.deal_category_ids)
 
     resources: Dict[str, DltResource] = {}
@@ -145,7 +153,7 @@ def bitrix24_source(
         incremental = stream.incremental_capable and kinds.get(stream.name, "incremental") == "incremental"
         parent = resources.get(stream.parent) if stream.parent else None
         resources[stream.name] = make_resource(
-            client, stream, options, incremental, lower_bound, parent, bool(allow_external_schedulers)
+            client, stream, options, incremental, lower_bound, parent, bool(allow_external_schedulers), isolation
         )
     yield from resources.values()
 
@@ -158,8 +166,11 @@ def make_resource(
     lower_bound: Any,
     parent: Optional[DltResource] = None,
     external_schedulers: bool = False,
+    isolation: Optional[Isolation] = None,
 ) -> DltResource:
-    """One resource (or transformer, for a sub-resource) from one row of the stream table."""
+    """One resource (or transformer, for a sub-resource) from one row of the stream table, run in
+    isolation (`isolation.py`): a stream that fails is stopped alone and keeps its cursor."""
+    isolation = isolation or Isolation()
     kwargs: Dict[str, Any] = {}
     if incremental:
         by_id = stream.cursor == stream.id_field  # append-only tables: the id is the cursor
@@ -193,8 +204,21 @@ def make_resource(
     # keyset answer of deals): the shared throttle keeps the portal's request rate, and while one
     # request waits for its answer another is sent. Transformer calls left in dlt's main thread
     # block every other stream while their requests run (bench/results.md, "Parallel extraction").
+    reader = READERS[stream.reader]
     if stream.parent:
-        return dlt.transformer(READERS[stream.reader], data_from=parent, parallelized=True, **hints)(
-            client, stream, options
+        return dlt.transformer(run_child, data_from=parent, parallelized=True, **hints)(
+            reader, isolation, client, stream, options
         )
-    return dlt.resource(READERS[stream.reader], parallelized=True, **hints)(client, stream, options, **kwargs)
+    resource = dlt.resource(run_stream, parallelized=True, **hints)(reader, isolation, client, stream, options, **kwargs)
+    return resource.add_step(StateGuard(isolation))
+
+
+def failed_streams() -> Dict[str, str]:
+    """Streams of the most recent run that failed for good: {name: what failed and the fix}.
+
+    Empty after a clean run. With `fail_fast` off (the default) `pipeline.run()` still succeeds
+    when a stream fails - the others are loaded - so check this (the CLI exits 1 when it is not
+    empty) or set `fail_fast = true`.
+    """
+    client = latest_client()
+    return dict(getattr(client, "failures", {}) or {}) if client is not None else {}

@@ -107,12 +107,22 @@ def deal_contact_ids(client: Bitrix24Client, stream: Stream, options: Options, r
         answer = client.batch({k: commands[k] for k in keys})
         for key in keys:
             if key in answer["result_error"]:
-                client.raise_command_error("crm.item.list", answer["result_error"][key])
+                _contact_ids_failed(client, answer["result_error"][key])
             result = answer["result"].get(key) or {}
             for item in (result.get("items") or []) if isinstance(result, dict) else []:
                 deal = by_id.get(to_int(item.get("id")))
                 if deal is not None:
                     deal["CONTACT_IDS"] = [to_int(c) for c in item.get("contactIds") or []] or None
+
+
+def _contact_ids_failed(client: Bitrix24Client, error: Any) -> None:
+    try:
+        client.raise_command_error("crm.item.list", error)
+    except ApiError as exc:
+        raise ApiError(
+            f"{exc} - it reads the deals' CONTACT_IDS; set sources.bitrix24.extract_deal_contacts = false"
+            " to load deals without them.", code=exc.code, description=exc.description, method=exc.method,
+        ) from None
 
 
 def existing_deals(client: Bitrix24Client, ids: List[Any]) -> set:

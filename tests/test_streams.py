@@ -8,7 +8,7 @@ import math
 import pytest
 from conftest import SUBS, column_types, edit, query, source
 
-from bitrix24 import ScopeError
+from bitrix24 import ScopeError, failed_streams
 
 
 def row_counts(pipeline):
@@ -215,5 +215,8 @@ def test_source_built_without_requests_checks_scopes_when_it_runs(portal, make_p
     tables = set(row_counts(pipeline))
     assert "calls" not in tables and "deals" in tables and f"spa_{spa[0]}" in tables
     assert len([r for r in caplog.records if "telephony" in r.getMessage()]) == 1
+    # a scope error at run time stops that stream alone (fail_fast: the run)
+    make_pipeline().run(source(portal, webhook_url=url, spa_entity_type_ids=spa, streams=["calls", "statuses"]))
+    assert "telephony" in failed_streams()["calls"] and list(failed_streams()) == ["calls"]
     with pytest.raises(Exception, match="telephony"):
-        make_pipeline().run(source(portal, webhook_url=url, spa_entity_type_ids=spa, streams=["calls"]))
+        make_pipeline().run(source(portal, webhook_url=url, spa_entity_type_ids=spa, streams=["calls"], fail_fast=True))

@@ -1,0 +1,136 @@
+"""Stream isolation: a stream that fails for good does not stop the others, and commits no state.
+
+Every resource of the source runs through `run_stream` (transformers through `run_child`). When a
+reader raises - after the client's retries: a method the portal refuses, a scope error at run
+time, an exhausted retry budget - the error is recorded under the stream's name, logged once, and
+the stream simply ends; the other streams go on, load and commit their state.
+
+The failed stream must not commit a state change: the keyset walk reads ids downwards, so the
+cursor maximum of a partial read is not a safe resume point. A `StateGuard` step, bound by dlt in
+the main thread just before the resource runs and before its incremental step, keeps a copy of
+the resource's incremental state; on failure the resource's state gets that copy back, a fresh
+object, so whatever dlt's incremental step still writes for the stream's last pages lands in the
+detached old one. A transformer that fails puts its parent's state back too (a `deals` cursor that
+moved on would hide the deals whose products were never read): the next run reads them again.
+
+`fail_fast = true` keeps the all-or-nothing behaviour: the first failure stops the run.
+"""
+
+import copy
+import logging
+import threading
+from typing import Any, Callable, Dict, Iterator, Optional
+
+import dlt
+from dlt.extract.items_transform import ItemTransform
+
+from .errors import Bitrix24Error
+
+logger = logging.getLogger("bitrix24")
+
+RESUMES = "its cursor is kept, so the next run resumes where its last good run ended"
+
+
+class StateGuard(ItemTransform):
+    """A pass-through pipe step that snapshots a resource's incremental state when dlt binds it."""
+
+    placement_affinity = 0  # right after the generator, before dlt's incremental step (1)
+
+    def __init__(self, isolation: "Isolation") -> None:
+        super().__init__(lambda item: item)
+        self.isolation = isolation
+        self._state: Optional[Dict[str, Any]] = None
+        self._snapshot: Any = None
+
+    def bind(self, pipe: Any) -> "StateGuard":
+        # dlt may bind a copy of the pipe's steps: the bound guard is the one that registers
+        self._state = dlt.current.resource_state(pipe.name)
+        self._snapshot = copy.deepcopy(self._state.get("incremental"))
+        self.isolation.register(pipe.name, self)
+        return self
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        return item
+
+    def rollback(self) -> None:
+        """Give the resource back the state it started this run with (thread-safe: one assignment)."""
+        if self._state is None:
+            return
+        if self._snapshot is None:
+            self._state.pop("incremental", None)
+        else:
+            self._state["incremental"] = copy.deepcopy(self._snapshot)
+
+
+class Isolation:
+    """The run's failed streams and the state guards of its resources."""
+
+    def __init__(self, fail_fast: bool = False) -> None:
+        self.fail_fast = fail_fast
+        self.failures: Dict[str, str] = {}  # stream name -> one line: what failed and the fix
+        self.guards: Dict[str, StateGuard] = {}
+        self._lock = threading.Lock()
+
+    def register(self, name: str, guard: StateGuard) -> None:
+        with self._lock:
+            self.guards[name] = guard
+
+    def failed(self, name: str) -> bool:
+        with self._lock:
+            return name in self.failures
+
+    def fail(self, name: str, exc: Exception, parent: Optional[str] = None) -> None:
+        """Record a stream's failure and put back its state (and its parent's)."""
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if not isinstance(exc, Bitrix24Error):
+            message = f"{type(exc).__name__}: {message}"
+        for stream in filter(None, (name, parent)):
+            with self._lock:
+                guard = self.guards.get(stream)
+            if guard is not None:
+                guard.rollback()
+        with self._lock:
+            first = name not in self.failures
+            self.failures.setdefault(name, message)
+        if first:
+            kept = f"{RESUMES} (and so does {parent}'s)" if parent else RESUMES
+            logger.error("Stream %s failed and was stopped; the other streams go on, %s: %s", name, kept, message,
+                         exc_info=not isinstance(exc, Bitrix24Error))
+
+
+def run_stream(
+    reader: Callable[..., Iterator[Any]],
+    isolation: Isolation,
+    client: Any,
+    stream: Any,
+    options: Any,
+    cursor: Optional[dlt.sources.incremental[Any]] = None,
+) -> Iterator[Any]:
+    """A resource: the stream's reader, isolated (see the module docstring)."""
+    kwargs = {"cursor": cursor} if cursor is not None else {}
+    try:
+        yield from reader(client, stream, options, **kwargs)
+    except Exception as exc:
+        if isolation.fail_fast:
+            raise
+        isolation.fail(stream.name, exc)
+
+
+def run_child(
+    items: Any,
+    reader: Callable[..., Iterator[Any]],
+    isolation: Isolation,
+    client: Any,
+    stream: Any,
+    options: Any,
+) -> Iterator[Any]:
+    """A transformer: the stream's reader for one batch of parent rows, isolated. Once the stream
+    has failed, its later batches are skipped."""
+    if isolation.failed(stream.name):
+        return
+    try:
+        yield from reader(items, client, stream, options)
+    except Exception as exc:
+        if isolation.fail_fast:
+            raise
+        isolation.fail(stream.name, exc, parent=stream.parent)
