@@ -98,7 +98,10 @@ def bitrix24_dag():
         dataset_name=DATASET,
         progress="log",
     )
-    source = bitrix24_source(spa_entity_type_ids=spa_entity_type_ids(), allow_external_schedulers=True)
+    # fail_fast: a stream that fails fails its task, so Airflow retries it and the data interval is
+    # never marked done with a stream missing (each task loads exactly its interval).
+    source = bitrix24_source(spa_entity_type_ids=spa_entity_type_ids(), allow_external_schedulers=True,
+                             fail_fast=True)
     # Deal products, comments and contacts are transformers on `deals`: dlt keeps a resource and
     # its transformers in one task, so they always see the deals of that run.
     tasks.add_run(pipeline, source, decompose=DECOMPOSE, trigger_rule="all_success")
