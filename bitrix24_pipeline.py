@@ -4,47 +4,75 @@
     python bitrix24_pipeline.py --demo           # a simulated portal, no account needed
     python bitrix24_pipeline.py --streams deals,contacts --destination postgres
     python bitrix24_pipeline.py --help
+
+Bad input (a missing or malformed setting, a broken .dlt/*.toml, an unknown destination or
+progress display) stops the run before anything is written, with one `error:` line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import importlib.util
+import inspect
 import json
 import os
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import dlt
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.common.configuration.exceptions import ConfigFieldMissingException, ConfigValueCannotBeCoercedException
+from dlt.common.configuration.providers.toml import TomlProviderReadException
+from dlt.common.destination import Destination
+from dlt.common.destination.exceptions import UnknownDestinationModule
 
 from bitrix24 import STREAMS, Bitrix24Error, bitrix24_source
 from bitrix24.client import latest_client
 from bitrix24.settings import STREAMS_BY_NAME
 
 DEMO_SIZE = 3000
-HOW_TO_CONFIGURE = """No Bitrix24 webhook is configured.
+DEMO_MAX_SIZE = 1_000_000
+NO_WEBHOOK = (
+    "No Bitrix24 webhook is configured: create an inbound webhook in your portal (Developer resources >"
+    " Other > Inbound webhook, scopes crm, user, department, telephony, imopenlines) and put its URL in"
+    ' .dlt/secrets.toml as webhook_url = "https://YOUR-PORTAL.bitrix24.com/rest/1/YOUR_WEBHOOK_CODE/"'
+    " under [sources.bitrix24], or export SOURCES__BITRIX24__WEBHOOK_URL; to try it without a portal:"
+    " python bitrix24_pipeline.py --demo"
+)
+HOW_TO_CONFIGURE = NO_WEBHOOK  # the name older callers used
+PROGRESS = ("auto", "log", "tqdm", "enlighten", "alive_progress", "none")
 
-Create an inbound webhook in your portal (Developer resources > Other > Inbound webhook, with the
-scopes crm, user, department, telephony, imopenlines) and put its URL in .dlt/secrets.toml:
 
-    [sources.bitrix24]
-    webhook_url = "https://YOUR-PORTAL.bitrix24.com/rest/1/YOUR_WEBHOOK_CODE/"
+class CliError(Exception):
+    """A bad command line or setting, found before anything runs: printed as one `error:` line."""
 
-or export SOURCES__BITRIX24__WEBHOOK_URL. To try the connector without a portal, run
-    python bitrix24_pipeline.py --demo
-"""
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one `error:` line (no usage block), like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(f"{message} (see --help)")
+
+
+def demo_size(text: str) -> int:
+    """`--demo-size`: a whole number of rows from 1 to DEMO_MAX_SIZE."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= DEMO_MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {DEMO_MAX_SIZE:,}; got {text!r}")
+    return value
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description="Load Bitrix24 CRM data with dlt.",
         epilog="Streams: " + ", ".join(s.name for s in STREAMS),
     )
-    parser.add_argument("--demo", action="store_true", help="start a simulated portal with seeded data and load it")
-    parser.add_argument("--demo-size", type=int, default=DEMO_SIZE, help="rows in the demo portal (default %(default)s)")
+    parser.add_argument("--demo", action="store_true",
+                        help="load a simulated portal, edit a few records on it and load again incrementally")
+    parser.add_argument("--demo-size", type=demo_size, default=DEMO_SIZE, help="rows in the demo portal (default %(default)s)")
     parser.add_argument(
         "--destination", default=None, help="dlt destination (default: duckdb, into <pipeline name>.duckdb here)"
     )
@@ -55,45 +83,135 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--pipeline-name", default=None, help="pipeline name (default: bitrix24, or bitrix24_demo)")
     parser.add_argument("--streams", default=None, help="comma-separated streams to load (default: all)")
     parser.add_argument(
-        "--full-refresh", action="store_true", help="drop the pipeline's state and tables and load everything again"
+        "--full-refresh", action="store_true",
+        help="reload from scratch: with --streams only those streams' tables and cursors, else everything",
     )
     parser.add_argument(
-        "--progress", default="auto", choices=["auto", "log", "tqdm", "enlighten", "alive_progress", "none"],
+        "--progress", default="auto", metavar="|".join(PROGRESS),
         help="progress of rows per stream (default auto: tqdm or enlighten when installed, else log lines)",
     )
     return parser.parse_args(argv)
 
 
-@contextlib.contextmanager
-def demo_portal(size: int) -> Iterator[str]:
-    from simportal import SimPortal
-
-    with SimPortal(size=size, seed=7) as portal:
-        yield portal.webhook_url
+def stream_names(args: argparse.Namespace) -> List[str]:
+    """The names given to --streams (empty: all)."""
+    return [s.strip() for s in (args.streams or "").split(",") if s.strip()]
 
 
-def summary(pipeline: dlt.Pipeline, started: float) -> str:
-    """Rows per table (this run's and the destination's), requests, and time spent on limits."""
-    trace = pipeline.last_trace
-    loaded = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
+# ---- checks made before anything runs ----------------------------------------------------------
+
+
+def check_progress(choice: str) -> None:
+    """An unknown display, or one whose package is not installed, is a bad input."""
+    if choice not in PROGRESS:
+        raise CliError(f"--progress {choice!r} is not a progress display; use one of {', '.join(PROGRESS)}")
+    if choice in ("tqdm", "enlighten", "alive_progress") and importlib.util.find_spec(choice) is None:
+        raise CliError(f"--progress {choice} needs the {choice} package: pip install {choice.replace('_', '-')}"
+                       " (or use --progress log)")
+
+
+def destination_client(name: str) -> type:
+    """The client class of a destination: importing it fails when its driver is not installed."""
+    return Destination.from_reference(name).client_class
+
+
+def installed_destinations() -> List[str]:
+    """dlt's destinations whose client libraries are importable here."""
+    found = []
+    for name in dlt.destinations.__all__:
+        if name == "destination":  # the decorator for custom destinations, not one to name here
+            continue
+        try:
+            destination_client(name)
+        except Exception:  # its driver is not installed
+            continue
+        found.append(name)
+    return found
+
+
+def check_destination(name: Optional[str]) -> None:
+    """--destination must be a dlt destination (or a configured named one) that is installed."""
+    if not name:
+        return
     try:
-        totals = dict(pipeline.dataset().row_counts().fetchall())
-    except Exception:  # a destination without SQL access: show this run's counts only
-        totals = {}
-    lines = [f"{'table':<32} {'rows this run':>14} {'rows in table':>14}"]
-    for table in sorted(t for t in set(loaded) | set(totals) if not t.startswith("_dlt")):
-        total = f"{totals[table]:,}" if table in totals else "-"
-        lines.append(f"{table:<32} {loaded.get(table, 0):>14,} {total:>14}")
-    client = latest_client()
-    if client is not None:
-        stats = client.stats
-        lines.append(
-            f"\n{stats.total_requests} HTTP requests to Bitrix24 ({sum(stats.commands.values())} API calls);"
-            f" waited {stats.throttle_wait:.1f}s on the request-rate limit,"
-            f" {stats.limit_wait:.1f}s on operating-time limits, {stats.retry_wait:.1f}s retrying;"
-            f" {time.monotonic() - started:.1f}s in all."
-        )
-    return "\n".join(lines)
+        destination_client(name)
+    except UnknownDestinationModule:
+        raise CliError(
+            f"--destination {name!r} is not a dlt destination; installed here: {', '.join(installed_destinations())};"
+            ' add another with pip install "dlt[NAME]>=1.31.0,<2" (e.g. dlt[bigquery], dlt[snowflake])'
+        ) from None
+    except (TomlProviderReadException, ConfigValueCannotBeCoercedException):
+        raise  # a broken .dlt file or setting: reported as such
+    except Exception as exc:  # ModuleNotFoundError, dlt's MissingDependencyException
+        raise CliError(
+            f"--destination {name} is not installed ({type(exc).__name__}: {str(exc).splitlines()[0]});"
+            f' add it with pip install "dlt[{name}]>=1.31.0,<2"'
+        ) from None
+
+
+# ---- one line for each expected error ----------------------------------------------------------
+
+SOURCE_KEYS = tuple(inspect.signature(bitrix24_source).parameters)
+EXAMPLES = {
+    "streams": '["deals", "contacts"]', "deal_category_ids": "[0, 3]", "spa_entity_type_ids": "[128, 1032]",
+    "sync_types": '{"deals": "full_table"}', "detect_deletes": '"delete"',
+}
+KINDS = {float: "a number such as 120", int: "a whole number such as 50", bool: "true or false", dict: "a table"}
+SECRET_WORDS = ("url", "secret", "password", "token", "key", "credentials")
+
+
+def expected_form(key: str, hint: Any) -> str:
+    """What a value of `key` (typed `hint`) should look like, in words and an example."""
+    if key in EXAMPLES:
+        kind = "a list" if EXAMPLES[key].startswith("[") else "a value"
+        return f"{kind} such as {EXAMPLES[key]}"
+    if hint in KINDS:
+        return KINDS[hint]
+    if hint in (list, tuple, set) or getattr(hint, "__name__", "") == "Sequence":
+        return "a list such as [1, 2]"
+    return f"a value of type {getattr(hint, '__name__', hint)}"
+
+
+def coercion_message(exc: ConfigValueCannotBeCoercedException) -> str:
+    """dlt could not convert a configured value: name the key, its type and where to set it."""
+    key = exc.field_name
+    got = "" if any(w in key.lower() for w in SECRET_WORDS) else f" {str(exc.field_value)[:40]!r}"
+    if key in SOURCE_KEYS:
+        return (f"sources.bitrix24.{key} must be {expected_form(key, exc.hint)}; got{got} (set it as"
+                f" SOURCES__BITRIX24__{key.upper()} or under [sources.bitrix24] in .dlt/config.toml)")
+    return f"setting {key} must be {expected_form(key, exc.hint)}; got{got} (check .dlt/*.toml and the environment)"
+
+
+def toml_message(exc: TomlProviderReadException) -> str:
+    """A .dlt/*.toml file dlt could not parse: which file, and the parser's line and column."""
+    paths = [p for p in exc.full_paths if os.path.isfile(p)] or list(exc.full_paths)
+    path = os.path.relpath(paths[0]) if paths else exc.file_name
+    detail = str(exc).split(":\n", 1)[-1].strip().replace("\n", " ")
+    return f"{path} is not valid TOML: {detail}. Fix that line and run again"
+
+
+def _expected_cause(exc: BaseException) -> Optional[BaseException]:
+    """The expected error behind an exception, as one printable error, if any (dlt wraps errors)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (Bitrix24Error, CliError)):
+            return exc
+        if isinstance(exc, ConfigFieldMissingException) and "webhook_url" in str(exc):
+            return CliError(NO_WEBHOOK)
+        if isinstance(exc, ConfigValueCannotBeCoercedException):
+            return CliError(coercion_message(exc))
+        if isinstance(exc, TomlProviderReadException):
+            return CliError(toml_message(exc))
+        if "Out of Memory Error" in str(exc) and "duckdb" in type(exc).__module__.lower() + str(exc).lower():
+            return Bitrix24Error(DUCKDB_OUT_OF_MEMORY.format(limit=DUCKDB_GLOBAL_CONFIG["memory_limit"]))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def error_line(exc: BaseException) -> str:
+    """`error: <message>` on one line."""
+    return "error: " + " ".join(str(exc).split())
 
 
 def progress_collector(choice: str) -> Any:
@@ -171,75 +289,283 @@ def cap_duckdb_memory() -> None:
         os.environ["LOAD__WORKERS"] = str(DUCKDB_LOAD_WORKERS)
 
 
-def run(args: argparse.Namespace, webhook_url: Optional[str]) -> dlt.Pipeline:
-    name = args.pipeline_name or ("bitrix24_demo" if args.demo else "bitrix24")
-    pipeline = make_pipeline(args, name)
-    kwargs: dict = {}
+
+
+# ---- the run summary ---------------------------------------------------------------------------
+
+
+def row_counts(trace: Any) -> Dict[str, int]:
+    """Rows per data table that a run's normalize step wrote (dlt's own tables left out)."""
+    info = trace.last_normalize_info if trace is not None else None
+    counts = dict(info.row_counts) if info is not None else {}
+    return {table: rows for table, rows in counts.items() if not table.startswith("_dlt")}
+
+
+def data_rows(trace: Any, stats: Any, deleted: Optional[Dict[str, int]] = None) -> Dict[str, int]:
+    """This run's rows without marker rows: the tombstones that clear a deal's old child rows and,
+    when given, the hard-delete rows of `detect_deletes` — neither is ever stored."""
+    markers: Dict[str, int] = {}
+    for table, count in list(dict(getattr(stats, "tombstones", {}) or {}).items()) + list((deleted or {}).items()):
+        markers[table] = markers.get(table, 0) + count
+    return {table: max(rows - markers.get(table, 0), 0) for table, rows in row_counts(trace).items()}
+
+
+def destination_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
+    """Rows per table in the destination; empty for a destination without SQL access."""
+    try:
+        return dict(pipeline.dataset().row_counts().fetchall())
+    except Exception:
+        return {}
+
+
+def table_lines(loaded: Dict[str, int], totals: Dict[str, int], earlier: Dict[str, int]) -> List[str]:
+    """The per-table block; with `earlier`, the rows this run loaded for an interrupted one too."""
+    extra = f" {'of which from an earlier run':>29}" if earlier else ""
+    lines = [f"{'table':<32} {'rows this run':>14} {'rows in table':>14}{extra}"]
+    for table in sorted(t for t in set(loaded) | set(totals) | set(earlier) if not t.startswith("_dlt")):
+        total = f"{totals[table]:,}" if table in totals else "-"
+        rows = loaded.get(table, 0) + earlier.get(table, 0)
+        extra = f" {earlier.get(table, 0):>29,}" if earlier else ""
+        lines.append(f"{table:<32} {rows:>14,} {total:>14}{extra}")
+    if earlier:
+        lines.append(f"(of which {sum(earlier.values()):,} rows from an earlier interrupted run, loaded first)")
+    return lines
+
+
+def wait_text(stats: Any) -> str:
+    """Time spent on Bitrix's limits: wall time when the client measures it, else summed over threads."""
+    if hasattr(stats, "wall_waits"):
+        waits = stats.wall_waits()
+        return (f"waited {waits['any']:.1f}s (wall time): {waits['throttle']:.1f}s on the request-rate limit,"
+                f" {waits['limit']:.1f}s on operating-time limits, {waits['retry']:.1f}s retrying")
+    return (f"waited {stats.throttle_wait:.1f}s on the request-rate limit, {stats.limit_wait:.1f}s on"
+            f" operating-time limits, {stats.retry_wait:.1f}s retrying (summed over threads)")
+
+
+def failures_of(client: Any) -> Dict[str, str]:
+    """{stream: one-line error with its fix} for the streams that failed this run."""
+    return dict(getattr(client, "failures", {}) or {})
+
+
+def summary(pipeline: dlt.Pipeline, started: float, earlier: Optional[Dict[str, int]] = None,
+            deleted: Optional[Dict[str, int]] = None) -> str:
+    """Rows per table (this run's data rows and the destination's), requests, waits, failed streams.
+
+    `earlier`: rows of an interrupted run's package this run loaded first; `deleted`: hard-delete
+    rows (by table) this run sent, which are not data rows.
+    """
+    client = latest_client()
+    stats = client.stats if client is not None else None
+    lines = table_lines(data_rows(pipeline.last_trace, stats, deleted), destination_counts(pipeline), earlier or {})
+    if stats is not None:
+        lines.append(f"\n{stats.total_requests} HTTP requests to Bitrix24 ({sum(stats.commands.values())} API calls);"
+                     f" {wait_text(stats)}; {time.monotonic() - started:.1f}s in all.")
+    failed = failures_of(client)
+    if failed:
+        lines.append("\nFailed streams:")
+        lines.extend(f"  {name}: {message}" for name, message in sorted(failed.items()))
+    return "\n".join(lines)
+
+
+def failure_line(failed: Dict[str, str]) -> str:
+    """The run's last line when streams failed."""
+    return (f"error: {len(failed)} stream(s) failed: {', '.join(sorted(failed))} — see above; their next run"
+            " resumes where their last good run ended")
+
+
+# ---- full refresh of everything, or of the named streams only -----------------------------------
+
+
+def prepare_refresh(pipeline: dlt.Pipeline, source: Any, named: List[str], full_refresh: bool) -> Optional[str]:
+    """dlt's `refresh` mode for this run; drops named streams beforehand where dlt's would drop more.
+
+    Without --streams everything is reloaded ("drop_sources"). With --streams only the named streams'
+    tables (child tables included) and cursors are dropped ("drop_resources"). A named deal
+    sub-resource brings `deals` along in the source, and dlt's "drop_resources" would drop deals'
+    table too: instead the named tables and state are dropped first and only deals' cursor is reset,
+    so deals is read in full (which the sub-resource needs: it only sees the deals a run reads) and
+    merged into its table, which keeps its rows.
+    """
+    if not full_refresh:
+        return None
+    if not named:
+        return "drop_sources"
+    in_source = list(source.resources.keys())
+    brought = [name for name in in_source if name not in named]
+    if not brought:
+        return "drop_resources"
+    drop_streams(pipeline, [name for name in in_source if name in named], brought)
+    return None
+
+
+def drop_streams(pipeline: dlt.Pipeline, named: List[str], brought: List[str]) -> None:
+    """Drop the named streams' tables and state, and reset the cursors of the streams in `brought`."""
+    if not pipeline.default_schema_name:
+        return  # never loaded: this run loads everything anyway
+    from dlt.pipeline.helpers import pipeline_drop
+
+    pipeline_drop(pipeline, resources=named, state_paths=[f"resources.{name}" for name in brought])()
+
+
+# ---- one load ----------------------------------------------------------------------------------
+
+
+def pipeline_name(args: argparse.Namespace) -> str:
+    return args.pipeline_name or ("bitrix24_demo" if args.demo else "bitrix24")
+
+
+def source_kwargs(args: argparse.Namespace, webhook_url: Optional[str]) -> Dict[str, Any]:
+    """bitrix24_source() arguments from the command line (the rest comes from dlt's config)."""
+    kwargs: Dict[str, Any] = {}
     if webhook_url:
         kwargs["webhook_url"] = webhook_url
     if args.demo:
-        kwargs.update(extract_deal_contacts=True, enable_deal_comments=True, enable_deal_products=True)
-    if args.streams:
-        kwargs["streams"] = [s.strip() for s in args.streams.split(",") if s.strip()]
+        kwargs.update(extract_deal_contacts=True, enable_deal_comments=True, enable_deal_products=True,
+                      detect_deletes="delete")
+    if stream_names(args):
+        kwargs["streams"] = stream_names(args)
         for name in kwargs["streams"]:  # naming a sub-resource stream switches it on
             option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None
             if option:
                 kwargs[option] = True
-    source = bitrix24_source(**kwargs)
+    return kwargs
+
+
+def resume_pending(pipeline: dlt.Pipeline) -> Dict[str, int]:
+    """Load what an interrupted earlier run extracted; its rows per table (empty if none).
+
+    dlt's run() would otherwise load that package and skip this run's extraction.
+    """
+    if not pipeline.has_pending_data:
+        return {}
+    print("Loading the data an interrupted earlier run left behind first.")
+    pipeline.run()
+    return row_counts(pipeline.last_trace)
+
+
+def run(args: argparse.Namespace, webhook_url: Optional[str], full_refresh: Optional[bool] = None
+        ) -> Tuple[dlt.Pipeline, Dict[str, int]]:
+    """One load; returns the pipeline and the rows of an interrupted earlier run it loaded first."""
+    pipeline = make_pipeline(args, pipeline_name(args))
+    source = bitrix24_source(**source_kwargs(args, webhook_url))
     if is_duckdb(pipeline):
         cap_duckdb_memory()
-    refresh = "drop_sources" if (args.full_refresh or args.demo) else None
-    if pipeline.has_pending_data and not refresh:
-        # An earlier run stopped after extracting (killed, or the destination failed): load what
-        # it extracted first; dlt's run() would otherwise load it and skip this extraction.
-        print("Loading the data an interrupted earlier run left behind first.")
-        pipeline.run()
+    earlier = resume_pending(pipeline)
+    full = args.full_refresh if full_refresh is None else full_refresh
+    refresh = prepare_refresh(pipeline, source, stream_names(args), full)
     # DuckDB loads jsonl files about 25x faster than dlt's default INSERT statements for it.
     file_format = "jsonl" if is_duckdb(pipeline) else None
     pipeline.run(source, refresh=refresh, loader_file_format=file_format)
-    return pipeline
+    return pipeline, earlier
+
+
+# ---- the demo: a full load, a few edits on the simulated portal, an incremental load ------------
+
+DEMO_CHANGES = "edited 5 deals and 3 contacts, added 2 deals and deleted 2 deals"
+
+
+def edit_demo_portal(portal: Any) -> None:
+    """DEMO_CHANGES on the simulated portal, after the first run's window and before the second's.
+
+    Runs are bounded by the portal's clock in whole seconds: moving it on 2 s before and after the
+    edits puts them after the first run's window and inside the second's.
+    """
+    portal.options.clock_skew = float(portal.options.clock_skew) + 2
+    deals = [int(row["ID"]) for row in portal.ground_truth("deal", select=["ID"])]
+    contacts = [int(row["ID"]) for row in portal.ground_truth("contact", select=["ID"])]
+    for deal_id in deals[:5]:
+        portal.update("deal", deal_id, TITLE=f"Demo deal {deal_id}, edited")
+    for contact_id in contacts[:3]:
+        portal.update("contact", contact_id, POST="Edited in the demo")
+    for number in (1, 2):
+        portal.create("deal", TITLE=f"New demo deal {number}")
+    for deal_id in deals[-2:]:
+        portal.delete("deal", deal_id)
+    portal.options.clock_skew = float(portal.options.clock_skew) + 2
+
+
+def stored_ids(pipeline: dlt.Pipeline, tables: Iterable[str]) -> Dict[str, set]:
+    """Ids per table in the destination (to count the deletions a run applied)."""
+    found = {}
+    for table in tables:
+        try:
+            found[table] = {row[0] for row in pipeline.dataset()(f"SELECT id FROM {table}").fetchall()}
+        except Exception:  # the table was not loaded (--streams)
+            found[table] = set()
+    return found
+
+
+def demo_block(pipeline: dlt.Pipeline, deleted: Dict[str, int]) -> str:
+    """What the incremental run did: requests, changed rows per table, deletions applied."""
+    from dlt.common.schema.utils import get_write_disposition
+
+    client = latest_client()
+    stats = client.stats if client is not None else None
+    loaded = {t: n for t, n in data_rows(pipeline.last_trace, stats, deleted).items() if n}
+    tables = pipeline.default_schema.tables
+    replaced = {t for t in loaded if t in tables and get_write_disposition(tables, t) == "replace"}
+    rows = ", ".join(f"{t} {n:,}" for t, n in sorted(loaded.items()) if t not in replaced) or "none"
+    gone = ", ".join(f"{table} {count}" for table, count in sorted(deleted.items()) if count) or "none"
+    return (f"Second run, incremental (on the portal: {DEMO_CHANGES}):\n"
+            f"  HTTP requests: {stats.total_requests if stats is not None else '-'}\n"
+            f"  changed rows loaded: {rows}\n"
+            f"  deletions applied: {gone}\n"
+            f"  reloaded in full as on every run (lookup tables without a modification time): {len(replaced)}"
+            f" tables, {sum(loaded[t] for t in replaced):,} rows")
+
+
+def run_demo(args: argparse.Namespace) -> Tuple[dlt.Pipeline, Dict[str, str]]:
+    """Both demo runs with their summaries; returns the pipeline and the streams that failed."""
+    from simportal import SimPortal
+
+    with SimPortal(size=args.demo_size, seed=7) as portal:
+        print(f"Demo: simulated Bitrix24 portal with about {args.demo_size} CRM rows on loopback.")
+        started = time.monotonic()
+        pipeline, earlier = run(args, portal.webhook_url, full_refresh=True)
+        print("\nFirst run (a full refresh of the demo pipeline):\n" + summary(pipeline, started, earlier))
+        failed = failures_of(latest_client())
+        edit_demo_portal(portal)
+        before = stored_ids(pipeline, ("deals", "contacts"))
+        started = time.monotonic()
+        pipeline, _ = run(args, portal.webhook_url, full_refresh=False)
+        after = stored_ids(pipeline, before)
+        deleted = {table: len(before[table] - after[table]) for table in before}
+        print(f"\n{demo_block(pipeline, deleted)}\n\nSecond run:\n{summary(pipeline, started, deleted=deleted)}")
+    return pipeline, {**failed, **failures_of(latest_client())}
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Everything that can be checked before a source is built or a portal is asked."""
+    check_progress(args.progress)
+    check_destination(args.destination)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
     started = time.monotonic()
     try:
+        args = parse_args(argv)
+        check_inputs(args)
         if args.demo:
-            with demo_portal(args.demo_size) as url:
-                print(f"Demo: simulated Bitrix24 portal with about {args.demo_size} CRM rows on loopback.")
-                pipeline = run(args, url)
+            pipeline, failed = run_demo(args)
         else:
-            pipeline = run(args, None)
-    except ConfigFieldMissingException as exc:
-        if "webhook_url" in str(exc):
-            print(HOW_TO_CONFIGURE, file=sys.stderr)
-            return 2
-        raise
-    except (Bitrix24Error, PipelineStepFailed) as exc:
+            pipeline, earlier = run(args, None)
+            print(summary(pipeline, started, earlier))
+            failed = failures_of(latest_client())
+    except Exception as exc:
         cause = _expected_cause(exc)
         if cause is None:
             raise
-        print(f"error: {cause}", file=sys.stderr)
-        return 1
-    print(summary(pipeline, started))
+        print(error_line(cause), file=sys.stderr)
+        return 2 if isinstance(cause, CliError) else 1
     if is_duckdb(pipeline):
         print(f"\nData is in {duckdb_file(pipeline)}, schema {args.dataset}.")
+    if failed:
+        print(failure_line(failed), file=sys.stderr)
+        return 1
     return 0
-
-
-def _expected_cause(exc: BaseException) -> Optional[BaseException]:
-    """The Bitrix24Error behind an exception, if any (dlt wraps errors raised while extracting)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, Bitrix24Error):
-            return exc
-        if isinstance(exc, ConfigFieldMissingException) and "webhook_url" in str(exc):
-            return Bitrix24Error(HOW_TO_CONFIGURE)
-        if "Out of Memory Error" in str(exc) and "duckdb" in type(exc).__module__.lower() + str(exc).lower():
-            return Bitrix24Error(DUCKDB_OUT_OF_MEMORY.format(limit=DUCKDB_GLOBAL_CONFIG["memory_limit"]))
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 if __name__ == "__main__":

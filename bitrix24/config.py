@@ -80,6 +80,8 @@ def parse_webhook_url(url: Any) -> Webhook:
         hint = ""
         if re.search(r"/rest/[^/]+/[^/]+/[a-z]+\.[a-z.]+", parts.path):
             hint = " It looks like a method name was left at the end: remove it."
+        elif re.match(r"^/rest/\d+/?$", parts.path):  # /rest/1/: a user id and nothing after it
+            hint = " The webhook code after the user id is missing: copy the whole URL Bitrix24 shows."
         elif re.match(r"^/rest/[A-Za-z0-9_]+/?$", parts.path):
             hint = " The user id segment is missing."
         raise ConfigurationError(
