@@ -391,8 +391,7 @@ class Bitrix24Client:
         """The one message for a URL that never answered like Bitrix24 (never with the code)."""
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         return AuthError(REDACTOR.scrub(
-            f"Could not reach the Bitrix24 REST API at {self.webhook.host}: {why} ({tries}), not a"
-            f" Bitrix24 answer.{URL_FIX}"
+            f"Could not reach the Bitrix24 REST API at {self.webhook.host} ({tries}): {why}.{URL_FIX}"
         ))
 
     def _attempt(self, url: str, method: str, params: Dict[str, Any], methods: List[str], retry: _Retry) -> Dict[str, Any]:
@@ -444,8 +443,8 @@ class Bitrix24Client:
         why = f"HTTP {status} with {_describe_body(content, body)}"
         if not self._reached:
             if 400 <= status < 500 and status != 429:
-                return self._not_bitrix(f"it answered {why}", attempt)
-            return _Transient(f"it answered {why}", penalize=status == 503, unreachable=True)
+                return self._not_bitrix(f"it answered {why} instead of Bitrix24 JSON", attempt)
+            return _Transient(f"it answered {why} instead of Bitrix24 JSON", penalize=status == 503, unreachable=True)
         if status >= 500 or status in (200, 429):
             return _Transient(why, penalize=status == 503)
         return ApiError(
