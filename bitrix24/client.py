@@ -585,7 +585,7 @@ class Bitrix24Client:
                 chunk = min(left, NOTE_EVERY)
                 self._sleep(chunk)
                 left -= chunk
-                if left > 0 and self.notices.due(key):
+                if left >= 1.0 and self.notices.due(key):
                     logger.warning("Still waiting for %s: %.0fs left, until %s", what, left, wall_clock_in(left))
         finally:
             self.stats.wall.leave(kind)
