@@ -8,7 +8,11 @@ Error semantics (decided on the Bitrix `error` code first, HTTP status second):
 * retried with backoff, within `max_retry_seconds` in total: 503 / QUERY_LIMIT_EXCEEDED, any other
   5xx, bodies that are not JSON (HTML error pages, truncated JSON), connection errors and timeouts;
 * waited out: 429 / OPERATION_TIME_LIMIT, and any answer whose `time.operating` is above
-  `operating_time_threshold` — the method pauses until `operating_reset_at`, other methods go on;
+  `operating_time_threshold` — the method pauses until `operating_reset_at` (with no known reset
+  time, a 429 probes with a growing wait: 5, 10, 20, 40, 60 s), other methods go on;
+* first contact: until one answer has been Bitrix-shaped (a JSON object with `result` or `error`),
+  anything else (HTML with any status, other JSON, TLS or connection errors) fails after at most
+  FIRST_CONTACT_ATTEMPTS attempts / FIRST_CONTACT_SECONDS with one message naming webhook_url;
 * raised at once with a message naming the fix: authentication errors (AuthError), missing scopes
   (ScopeError), unknown methods (MethodNotFoundError) and every other Bitrix error (ApiError).
 
@@ -16,6 +20,10 @@ The retry loop is ours rather than tenacity's (which `dlt.sources.helpers.reques
 because Bitrix needs it: retries are bounded by time, not attempts; a 429 waits for a reset time
 taken from an earlier answer; a 200 with an HTML body must be retried; and every attempt has to pass
 the shared throttle. The transport is dlt's `requests` session (timeouts, User-Agent).
+
+Every wait goes through `_wait`: a wait over ~15 s logs one WARNING (what for, until when in UTC),
+then at most one line a minute; one operating-time pause is announced once, however many commands
+or threads run into it. `ClientStats.wall_waits()` reports waits as wall time.
 
 The webhook code never leaves this module: URLs are not logged, exceptions are re-raised with the
 code replaced by `***`, and a logging filter scrubs it from urllib3's debug lines.
@@ -538,6 +546,9 @@ class Bitrix24Client:
                     return left + 1.0
             if not blocked:
                 return 0.0
+            paused = self._blocked_until.get(method, 0.0) - self._now()
+            if paused > 0:  # another thread's 429 started a probe already: join it
+                return paused
             probes = self._probes.get(method, 0)
             self._probes[method] = probes + 1
         return PROBE_WAITS[min(probes, len(PROBE_WAITS) - 1)]
