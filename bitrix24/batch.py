@@ -14,8 +14,9 @@
   short page the literal text stays, casts to 0, and `ID < 0` matches nothing - the rest of the
   chain costs the portal next to nothing. Should a portal refuse that bound (an error after a full
   page) or not substitute it (an empty page after a full one, which one plain request then
-  contradicts - asked until a guarded page of the run has come back with rows), the reader drops
-  the zero for that method and carries on; nothing is skipped.
+  contradicts - asked until a guarded page of the run has come back with rows), or fail every batch
+  that carries it with a 5xx or an HTML page (the client then sends the plain chain once, as the
+  batch's `fallback`), the reader drops the zero for that method and carries on; nothing is skipped.
 * `read_per_id` runs one command per parent id (a deal's product rows, say), 50 ids per request.
 """
 
@@ -149,12 +150,14 @@ def read_keyset(
     confirming = False  # a plain request checks an empty page that followed a full one
     while True:
         keys = [f"p{k}" for k in range(size)]
-        commands = {
-            key: query.desc_command(upper if k == 0 else query.ref_to_last(keys[k - 1]), after, guarded) if down
-            else query.page_command(after if k == 0 else query.ref_to_last(keys[k - 1]))
-            for k, key in enumerate(keys)
-        }
-        answer = client.batch(commands)
+        commands = _chain(query, keys, down, upper, after, guarded)
+        # A portal that fails (5xx, HTML) on every batch carrying the zero-prefixed bound gets the
+        # plain chain once instead; an answer for it means the guard is off for this method.
+        plain = _chain(query, keys, down, upper, after, False) if guarded and size > 1 else None
+        answer = client.batch(commands, fallback=plain)
+        if answer.get("fallback"):
+            _drop_guard(client, query, guard_off, "batches carrying it kept failing")
+            guarded = False
         finished, progressed, check = False, False, False
         chunk: List[Dict[str, Any]] = []
         for k, key in enumerate(keys):
@@ -203,6 +206,16 @@ def read_keyset(
         if progressed:
             failures = 0
         confirming, size = (True, 1) if check else (False, MAX_COMMANDS)
+
+
+def _chain(query: ListQuery, keys: List[str], down: bool, upper: Optional[int], after: Any,
+           guarded: bool) -> Dict[str, str]:
+    """The chained list commands of one batch: each bound refers to the previous page's last id."""
+    return {
+        key: query.desc_command(upper if k == 0 else query.ref_to_last(keys[k - 1]), after, guarded) if down
+        else query.page_command(after if k == 0 else query.ref_to_last(keys[k - 1]))
+        for k, key in enumerate(keys)
+    }
 
 
 def _out_of_order(query: ListQuery, key: str, bound: Any, failures: int, progressed: bool) -> int:

@@ -8,7 +8,11 @@ Error semantics (decided on the Bitrix `error` code first, HTTP status second):
 * retried with backoff, within `max_retry_seconds` in total: 503 / QUERY_LIMIT_EXCEEDED, any other
   5xx, bodies that are not JSON (HTML error pages, truncated JSON), connection errors and timeouts;
 * waited out: 429 / OPERATION_TIME_LIMIT, and any answer whose `time.operating` is above
-  `operating_time_threshold` — the method pauses until `operating_reset_at`, other methods go on;
+  `operating_time_threshold` — the method pauses until `operating_reset_at` (with no known reset
+  time, a 429 probes with a growing wait: 5, 10, 20, 40, 60 s), other methods go on;
+* first contact: until one answer has been Bitrix-shaped (a JSON object with `result` or `error`),
+  anything else (HTML with any status, other JSON, TLS or connection errors) fails after at most
+  FIRST_CONTACT_ATTEMPTS attempts / FIRST_CONTACT_SECONDS with one message naming webhook_url;
 * raised at once with a message naming the fix: authentication errors (AuthError), missing scopes
   (ScopeError), unknown methods (MethodNotFoundError) and every other Bitrix error (ApiError).
 
@@ -16,6 +20,10 @@ The retry loop is ours rather than tenacity's (which `dlt.sources.helpers.reques
 because Bitrix needs it: retries are bounded by time, not attempts; a 429 waits for a reset time
 taken from an earlier answer; a 200 with an HTML body must be retried; and every attempt has to pass
 the shared throttle. The transport is dlt's `requests` session (timeouts, User-Agent).
+
+Every wait goes through `_wait`: a wait over ~15 s logs one WARNING (what for, until when in UTC),
+then at most one line a minute; one operating-time pause is announced once, however many commands
+or threads run into it. `ClientStats.wall_waits()` reports waits as wall time.
 
 The webhook code never leaves this module: URLs are not logged, exceptions are re-raised with the
 code replaced by `***`, and a logging filter scrubs it from urllib3's debug lines.
@@ -28,7 +36,8 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import pendulum
 import requests as _requests
@@ -44,6 +53,7 @@ from .errors import (
     ScopeError,
 )
 from .throttle import LeakyBucket
+from .waits import LOUD_WAIT, NOTE_EVERY, WaitNotices, WallTime, wall_clock_in
 
 logger = logging.getLogger("bitrix24")
 
@@ -62,18 +72,51 @@ AUTH_FIX = (
     " put its URL in sources.bitrix24.webhook_url."
 )
 FIRST_CONTACT_ATTEMPTS = 3  # a URL that never gave one Bitrix answer fails after this many tries
+FIRST_CONTACT_SECONDS = 30.0  # ... or once this much time has gone by
+URL_FIX = (
+    " Check sources.bitrix24.webhook_url: it must be the inbound webhook URL exactly as Bitrix24 shows"
+    " it, https://<portal>/rest/<user id>/<code>/."
+)
+PROBE_WAITS = (5.0, 10.0, 20.0, 40.0, 60.0)  # 429 with no known reset time: probe, growing per method
+FALLBACK_AFTER = 2  # consecutive 5xx/garbage failures after which a batch's fallback is sent (once)
 RETRY_CODES = {"QUERY_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER", "ERROR_CORE"}
 
 
 class _Transient(Exception):
     """An attempt failed in a way worth retrying."""
 
-    def __init__(self, why: str, wait: Optional[float] = None, penalize: bool = False, unreachable: bool = False) -> None:
+    def __init__(self, why: str, wait: Optional[float] = None, penalize: bool = False, unreachable: bool = False,
+                 pause: Sequence[str] = ()) -> None:
         super().__init__(why)
         self.why = why
-        self.wait = wait
+        self.wait = wait  # None: backoff; < 0: rate limit; > 0: seconds to pause `pause`
         self.penalize = penalize
         self.unreachable = unreachable  # no connection, or not Bitrix at all: fatal on first contact
+        self.pause = tuple(pause)  # methods over the operating-time limit (429)
+
+
+@dataclass
+class _Retry:
+    """State of one call's retry loop."""
+
+    started: float
+    fallback: Optional[Dict[str, Any]] = None  # params sent once instead, after FALLBACK_AFTER failures
+    attempt: int = 0
+    failures: int = 0  # consecutive 5xx / garbage / network failures
+    use_fallback: bool = False  # the next attempt sends the fallback
+    fallback_sent: bool = False
+
+    def params(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        """What this attempt sends."""
+        if self.use_fallback and self.fallback is not None:
+            self.use_fallback, self.fallback_sent = False, True
+            return self.fallback
+        return params
+
+    def failed(self, fault: "_Transient") -> None:
+        self.failures = self.failures + 1 if fault.wait is None else 0
+        self.use_fallback = (self.fallback is not None and not self.fallback_sent
+                             and self.failures >= FALLBACK_AFTER)
 
 
 class _Redactor(logging.Filter):
@@ -107,10 +150,15 @@ for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests", "bitri
 
 
 class ClientStats:
-    """Counters for the run summary and for tests (thread-safe)."""
+    """Counters for the run summary and for tests (thread-safe).
 
-    def __init__(self) -> None:
+    `throttle_wait`, `limit_wait` and `retry_wait` sum the waits of all threads (two threads waiting
+    10 s at once count 20 s); `wall_waits()` gives the wall time in which at least one thread waited.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self.wall = WallTime(clock)
         self.http_requests: Counter = Counter()  # by top-level method ("batch" for batches)
         self.commands: Counter = Counter()  # API method executions, direct or inside a batch
         self.retries: Counter = Counter()  # by reason
@@ -130,6 +178,12 @@ class ClientStats:
             if retry:
                 self.retries[retry] += 1
 
+    def wall_waits(self) -> Dict[str, float]:
+        """Seconds of wall time in which at least one thread was waiting, by kind: "throttle" (the
+        request-rate throttle), "limit" (operating-time pauses, 429), "retry" (backoff before a
+        retry) and "any" (waiting for anything)."""
+        return self.wall.totals()
+
     @property
     def total_requests(self) -> int:
         return sum(self.http_requests.values())
@@ -137,6 +191,33 @@ class ClientStats:
 
 def _method_of(command: str) -> str:
     return command.split("?", 1)[0].strip().lower()
+
+
+def _network_why(exc: Exception, timeout: float) -> str:
+    """What a failed connection looked like, in words (no URL: it holds the code)."""
+    name = type(exc).__name__
+    if isinstance(exc, _requests.exceptions.SSLError):
+        return f"a TLS error ({name})"
+    if isinstance(exc, _requests.exceptions.ConnectTimeout):
+        return f"no connection within {timeout:g}s ({name})"
+    if isinstance(exc, _requests.exceptions.Timeout):
+        return f"no answer within {timeout:g}s ({name})"
+    if isinstance(exc, _requests.exceptions.ConnectionError):
+        return f"network error: the connection was refused or broken ({name})"
+    return f"network error ({name})"
+
+
+def _describe_body(content: bytes, body: Any) -> str:
+    """An answer that is no Bitrix envelope, in words: "an HTML page", "a JSON list", ..."""
+    if isinstance(body, dict):
+        return "JSON that is not a Bitrix24 answer (neither result nor error)"
+    if isinstance(body, list):
+        return "a JSON list, not a Bitrix24 answer"
+    if body is not None:
+        return "a bare JSON value, not a Bitrix24 answer"
+    if not content.strip():
+        return "an empty body"
+    return "an HTML page" if content.lstrip()[:1] == b"<" else "a body that is not valid JSON"
 
 
 _LATEST: "list[Bitrix24Client]" = []
@@ -167,18 +248,24 @@ class Bitrix24Client:
         max_retry_seconds: float = 900.0,
         request_timeout: float = 120.0,
         sleep=time.sleep,
+        clock=time.monotonic,
     ) -> None:
+        """`sleep` and `clock` (a monotonic clock) are for tests: every wait the client decides on
+        goes through `sleep`, and pauses, budgets and wall-time accounting read `clock`."""
         self.webhook = webhook_url if isinstance(webhook_url, Webhook) else parse_webhook_url(webhook_url)
         REDACTOR.secrets.add(self.webhook.code)
-        self.bucket = LeakyBucket(requests_per_second, request_burst)
+        self._sleep = sleep
+        self._now = clock
+        self.bucket = LeakyBucket(requests_per_second, request_burst, clock=clock, sleep=self._throttle_sleep)
         self.operating_time_threshold = float(operating_time_threshold)
         self.max_retry_seconds = float(max_retry_seconds)
         self.request_timeout = request_timeout
-        self.stats = ClientStats()
-        self._sleep = sleep
+        self.stats = ClientStats(clock)
+        self.notices = WaitNotices(clock)
+        self._probes: Dict[str, int] = {}  # method -> 429s in a row with no known reset time
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._blocked_until: Dict[str, float] = {}  # method -> time.monotonic() when usable again
+        self._blocked_until: Dict[str, float] = {}  # method -> self._now() when usable again
         self._reset_at: Dict[str, float] = {}  # method -> seconds from last answer to its reset
         self._clock: Optional[Tuple[float, float, str]] = None  # (portal_ts, monotonic, offset)
         self._cache: Dict[Any, Any] = {}
@@ -201,23 +288,40 @@ class Bitrix24Client:
 
     def call(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Call one method; returns the whole envelope (`result`, `next`, `total`, `time`)."""
-        return self._request(method, dict(params or {}), [_method_of(method)])
+        envelope, _ = self._request(method, dict(params or {}), [_method_of(method)])
+        self._succeeded([_method_of(method)])
+        return envelope
 
-    def batch(self, commands: Mapping[str, str], halt: bool = False) -> Dict[str, Any]:
+    def batch(
+        self, commands: Mapping[str, str], halt: bool = False, fallback: Optional[Mapping[str, str]] = None
+    ) -> Dict[str, Any]:
         """Run up to 50 `method?query` commands in one request.
 
         Returns {"result": {...}, "result_error": {...}, "result_total": {...},
-        "result_next": {...}, "result_time": {...}} with PHP's `[]` turned into `{}`.
+        "result_next": {...}, "result_time": {...}, "fallback": bool} with PHP's `[]` turned into `{}`.
+
+        `fallback`: other commands (same keys, same methods) that the portal may take better. When
+        the batch has failed twice in a row with a 5xx, an HTML page or a network error, the
+        fallback is sent once instead; `"fallback": True` says the answer is for those commands.
         """
         if not commands:
-            return {"result": {}, "result_error": {}, "result_total": {}, "result_next": {}, "result_time": {}}
-        if len(commands) > 50:
+            return {"result": {}, "result_error": {}, "result_total": {}, "result_next": {}, "result_time": {},
+                    "fallback": False}
+        if len(commands) > 50 or len(fallback or {}) > 50:
             raise ValueError("a Bitrix24 batch holds at most 50 commands")
-        envelope = self._request(
+        spare = {"halt": 1 if halt else 0, "cmd": dict(fallback)} if fallback else None
+        envelope, used_fallback = self._request(
             "batch",
             {"halt": 1 if halt else 0, "cmd": dict(commands)},
             [_method_of(c) for c in commands.values()],
+            fallback=spare,
         )
+        out = self._batch_parts(envelope, fallback if used_fallback and fallback else commands)
+        out["fallback"] = used_fallback
+        return out
+
+    def _batch_parts(self, envelope: Dict[str, Any], commands: Mapping[str, str]) -> Dict[str, Any]:
+        """The five maps of a batch answer; notes each command's timing and which methods succeeded."""
         body = envelope.get("result") or {}
         out = {}
         for part in ("result", "result_error", "result_total", "result_next", "result_time"):
@@ -229,61 +333,79 @@ class Bitrix24Client:
             cmd = commands.get(key)
             if cmd is not None and isinstance(timing, dict):
                 self._note_timing(_method_of(cmd), timing)
+        self._succeeded({_method_of(commands[key]) for key in out["result"] if key in commands})
         return out
 
-    def _request(self, method: str, params: Dict[str, Any], methods: List[str]) -> Dict[str, Any]:
+    def _request(
+        self, method: str, params: Dict[str, Any], methods: List[str], fallback: Optional[Dict[str, Any]] = None
+    ) -> Tuple[Dict[str, Any], bool]:
+        """POST until an answer comes or the retry budget is spent; returns the envelope and whether
+        it answers `fallback` (sent once instead of `params`, see `batch`)."""
         url = self.webhook.base_url + method
-        started = time.monotonic()
-        attempt = 0
+        retry = _Retry(started=self._now(), fallback=fallback)
         while True:
-            attempt += 1
+            retry.attempt += 1
+            sending = retry.params(params)
             self._wait_for_methods(methods)
-            self.stats.add(throttle_wait=self.bucket.acquire())
+            self.bucket.acquire()
             try:
-                envelope = self._attempt(url, method, params, methods, attempt)
+                envelope = self._attempt(url, method, sending, methods, retry)
             except _Transient as fault:
-                if fault.penalize:
-                    self.bucket.penalize()
-                if fault.wait is None:  # 5xx, network, garbage: exponential backoff
-                    wait = min(30.0, 0.5 * 2 ** (attempt - 1))
-                elif fault.wait < 0:  # rate limit: the throttle spaces retries; grow slowly
-                    wait = min(5.0, 0.05 * attempt)
-                else:
-                    wait = fault.wait
-                wait *= 1.0 + random.random() * 0.1
-                elapsed = time.monotonic() - started
-                if not self._reached and attempt >= FIRST_CONTACT_ATTEMPTS and fault.unreachable:
-                    # Never got a Bitrix answer: a wrong host or URL, not a passing fault.
-                    raise AuthError(
-                        f"Could not reach the Bitrix24 REST API at {self.webhook.host} ({fault.why} on"
-                        f" {attempt} attempts). Check sources.bitrix24.webhook_url: it must be the inbound"
-                        " webhook URL exactly as Bitrix24 shows it, https://<portal>/rest/<user id>/<code>/."
-                    ) from None
-                if elapsed + wait > self.max_retry_seconds:
-                    raise RetryBudgetExceeded(
-                        f"Bitrix24 call {method} kept failing for {elapsed:.0f}s ({attempt} attempts;"
-                        f" last: {fault.why}); giving up after max_retry_seconds="
-                        f"{self.max_retry_seconds:g}. Rows loaded so far are kept and the next run"
-                        " resumes from the saved incremental state."
-                    ) from None
-                logger.info("%s: %s; retrying in %.1fs (attempt %d)", method, fault.why, wait, attempt)
-                self.stats.add(retry_wait=wait)
-                self._sleep(wait)
+                self._after_failure(method, fault, retry)
                 continue
-            return envelope
+            return envelope, sending is not params
 
-    def _attempt(
-        self, url: str, method: str, params: Dict[str, Any], methods: List[str], attempt: int
-    ) -> Dict[str, Any]:
-        retry_reason = None if attempt == 1 else "retry"
-        self.stats.count(_method_of(method), methods, retry_reason)
-        try:
-            resp = self._session.post(url, data=json.dumpb(params), headers={"Content-Type": "application/json"})
-            status, content = resp.status_code, resp.content
-        except _requests.RequestException as exc:
-            raise _Transient(f"network error ({type(exc).__name__})", unreachable=True) from None
+    def _after_failure(self, method: str, fault: _Transient, retry: _Retry) -> None:
+        """Give up (raise), pause the methods over their limit, or wait before the next attempt."""
+        if fault.penalize:
+            self.bucket.penalize()
+        wait = self._backoff(fault, retry.attempt)
+        elapsed = self._now() - retry.started
+        if not self._reached and fault.unreachable and (
+            retry.attempt >= FIRST_CONTACT_ATTEMPTS or elapsed + wait > FIRST_CONTACT_SECONDS
+        ):
+            # Never got a Bitrix answer: a wrong host or URL, not a passing fault.
+            raise self._not_bitrix(fault.why, retry.attempt) from None
+        if elapsed + wait > self.max_retry_seconds:
+            raise RetryBudgetExceeded(
+                f"Bitrix24 call {method} kept failing for {elapsed:.0f}s ({retry.attempt} attempts;"
+                f" last: {fault.why}); giving up after max_retry_seconds="
+                f"{self.max_retry_seconds:g}. Rows loaded so far are kept and the next run"
+                " resumes from the saved incremental state."
+            ) from None
+        retry.failed(fault)
+        if fault.pause:  # the next attempt waits for the pause (and so do other threads)
+            for name in set(fault.pause):
+                if self._pause(name, wait):
+                    logger.warning("%s is over the Bitrix24 operating-time limit (%s); pausing it for %.0fs,"
+                                   " until %s", name, fault.why, wait, wall_clock_in(wait))
+            return
+        also = "; next attempt without the batch's zero-prefixed bounds" if retry.use_fallback else ""
+        logger.info("%s: %s; retrying in %.1fs (attempt %d)%s", method, fault.why, wait, retry.attempt, also)
+        self._wait(wait, "retry", ("retry", method), f"a retry of {method} after {fault.why}")
+
+    @staticmethod
+    def _backoff(fault: _Transient, attempt: int) -> float:
+        """Seconds to wait before the next attempt."""
+        if fault.wait is not None and fault.wait > 0:
+            return fault.wait  # a pause until the method's reset (or a probe): exact
+        if fault.wait is None:  # 5xx, network, garbage: exponential backoff
+            wait = min(30.0, 0.5 * 2 ** (attempt - 1))
+        else:  # rate limit: the throttle spaces retries; grow slowly
+            wait = min(5.0, 0.05 * attempt)
+        return wait * (1.0 + random.random() * 0.1)
+
+    def _not_bitrix(self, why: str, attempts: int) -> AuthError:
+        """The one message for a URL that never answered like Bitrix24 (never with the code)."""
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        return AuthError(REDACTOR.scrub(
+            f"Could not reach the Bitrix24 REST API at {self.webhook.host} ({tries}): {why}.{URL_FIX}"
+        ))
+
+    def _attempt(self, url: str, method: str, params: Dict[str, Any], methods: List[str], retry: _Retry) -> Dict[str, Any]:
+        self.stats.count(_method_of(method), methods, None if retry.attempt == 1 else "retry")
+        status, content, location = self._post(url, params, retry)
         if status in (301, 302, 307, 308):
-            location = REDACTOR.scrub(resp.headers.get("Location", ""))
             raise AuthError(
                 f"The portal {self.webhook.host} answered with a redirect to {location or 'another address'}:"
                 " it was probably renamed. Put the webhook URL with the new address in"
@@ -293,20 +415,11 @@ class Bitrix24Client:
             body = json.loadb(content) if content else None
         except Exception:
             body = None
-        if not isinstance(body, dict):
-            kind = "an HTML page" if content.lstrip()[:1] == b"<" else "a body that is not valid JSON"
-            if status >= 500 or status == 200 or status == 429:
-                raise _Transient(f"HTTP {status} with {kind}", penalize=status == 503, unreachable=status < 500)
-            raise ApiError(
-                f"{self.webhook.host} answered {method} with HTTP {status} and {kind}; the URL in"
-                " sources.bitrix24.webhook_url does not look like a Bitrix24 REST endpoint.",
-                method=method,
-            )
-        if "error" in body and "result" not in body:
-            if str(body.get("error")) not in ("QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"):
-                self._reached = True
-            self._raise_error(method, status, body, methods)
+        if not isinstance(body, dict) or (not self._reached and "result" not in body and "error" not in body):
+            raise self._not_an_envelope(method, status, content, body, retry.attempt)
         self._reached = True
+        if "error" in body and "result" not in body:
+            self._raise_error(method, status, body, methods)
         if status >= 500:
             raise _Transient(f"HTTP {status}")
         timing = body.get("time")
@@ -315,6 +428,38 @@ class Bitrix24Client:
             if method != "batch":
                 self._note_timing(_method_of(method), timing)
         return body
+
+    def _post(self, url: str, params: Dict[str, Any], retry: _Retry) -> Tuple[int, bytes, str]:
+        """One POST: (status, body, redirect location); network errors become a _Transient.
+
+        Until the portal has answered once, an attempt may use only what is left of
+        FIRST_CONTACT_SECONDS, so that a URL that hangs fails in about that time."""
+        timeout = self.request_timeout
+        if not self._reached:
+            left = FIRST_CONTACT_SECONDS - (self._now() - retry.started)
+            timeout = max(1.0, min(float(timeout), left))
+        try:
+            resp = self._session.post(url, data=json.dumpb(params), headers={"Content-Type": "application/json"},
+                                      timeout=timeout)
+        except _requests.RequestException as exc:
+            raise _Transient(_network_why(exc, timeout), unreachable=True) from None
+        return resp.status_code, resp.content, REDACTOR.scrub(resp.headers.get("Location", ""))
+
+    def _not_an_envelope(self, method: str, status: int, content: bytes, body: Any, attempt: int) -> Exception:
+        """The error for an answer that is not a Bitrix envelope: fatal on first contact (at once
+        for a 4xx, after FIRST_CONTACT_ATTEMPTS otherwise), later retried or raised as before."""
+        why = f"HTTP {status} with {_describe_body(content, body)}"
+        if not self._reached:
+            if 400 <= status < 500 and status != 429:
+                return self._not_bitrix(f"it answered {why} instead of Bitrix24 JSON", attempt)
+            return _Transient(f"it answered {why} instead of Bitrix24 JSON", penalize=status == 503, unreachable=True)
+        if status >= 500 or status in (200, 429):
+            return _Transient(why, penalize=status == 503)
+        return ApiError(
+            f"{self.webhook.host} answered {method} with {why}; the URL in"
+            " sources.bitrix24.webhook_url does not look like a Bitrix24 REST endpoint.",
+            method=method,
+        )
 
     def _raise_error(self, method: str, status: int, body: Dict[str, Any], methods: Iterable[str] = ()) -> None:
         code = str(body.get("error") or "")
@@ -332,8 +477,9 @@ class Bitrix24Client:
             raise _Transient(f"{code or 'HTTP 503'} (portal request-rate limit)", penalize=True, wait=-1.0)
         if code == "OPERATION_TIME_LIMIT" or status == 429:
             # A batch answers 429 for the method its commands use: wait for that method's reset.
-            wait = max(self._operating_wait(m, blocked=True) for m in (set(methods) or {method}))
-            raise _Transient(f"{code or 'HTTP 429'} on {method} (operating-time limit)", wait=wait)
+            names = sorted(set(methods) or {_method_of(method)})
+            wait = max(self._operating_wait(m, blocked=True) for m in names)
+            raise _Transient(f"{code or 'HTTP 429'} on {method}", wait=wait, pause=names)
         if code in RETRY_CODES or status >= 500:
             raise _Transient(f"{code or 'error'} (HTTP {status})")
         if code == "insufficient_scope":
@@ -367,43 +513,93 @@ class Bitrix24Client:
             self._clock = (float(finish), time.monotonic(), offset)
 
     def _note_timing(self, method: str, timing: Mapping[str, Any]) -> None:
+        """Remember the method's reset time; pause it once its operating time passes the threshold
+        (one log line per pause, however many commands of a batch report it)."""
         operating = timing.get("operating")
         reset_at = timing.get("operating_reset_at")
         finish = timing.get("finish", timing.get("start"))
         if isinstance(reset_at, (int, float)) and isinstance(finish, (int, float)):
             with self._lock:
-                self._reset_at[method] = (max(0.0, float(reset_at) - float(finish)), time.monotonic())
+                self._reset_at[method] = (max(0.0, float(reset_at) - float(finish)), self._now())
         if isinstance(operating, (int, float)) and operating > self.operating_time_threshold:
             wait = self._operating_wait(method)
-            with self._lock:
-                self._blocked_until[method] = time.monotonic() + wait
-            logger.warning(
-                "%s has used %.0fs of Bitrix24 operating time in the last 10 minutes (threshold %gs);"
-                " pausing this method for %.0fs until the portal's window resets",
-                method,
-                operating,
-                self.operating_time_threshold,
-                wait,
-            )
+            if self._pause(method, wait):
+                logger.warning(
+                    "%s has used %.0fs of Bitrix24 operating time in the last 10 minutes (threshold %gs);"
+                    " pausing this method for %.0fs, until %s, when the portal's window resets",
+                    method,
+                    operating,
+                    self.operating_time_threshold,
+                    wait,
+                    wall_clock_in(wait),
+                )
 
     def _operating_wait(self, method: str, blocked: bool = False) -> float:
-        """Seconds until the method's operating window frees up (60s if unknown)."""
+        """Seconds until the method's operating window frees up. Unknown: 0, or when the method is
+        blocked a probe growing with each block in a row (PROBE_WAITS: 5, 10, 20, 40, 60, 60 ... s)."""
         with self._lock:
             known = self._reset_at.get(method)
-        if known:
-            seconds, at = known
-            left = seconds - (time.monotonic() - at)
-            if left > 0:
-                return left + 1.0
-        return 60.0 if blocked else 0.0
+            if known:
+                seconds, at = known
+                left = seconds - (self._now() - at)
+                if left > 0:
+                    return left + 1.0
+            if not blocked:
+                return 0.0
+            paused = self._blocked_until.get(method, 0.0) - self._now()
+            if paused > 0:  # another thread's 429 started a probe already: join it
+                return paused
+            probes = self._probes.get(method, 0)
+            self._probes[method] = probes + 1
+        return PROBE_WAITS[min(probes, len(PROBE_WAITS) - 1)]
+
+    def _succeeded(self, methods: Iterable[str]) -> None:
+        """These methods answered: their next block probes from the shortest wait again."""
+        with self._lock:
+            for method in methods:
+                self._probes.pop(method, None)
+
+    def _pause(self, method: str, wait: float) -> bool:
+        """Pause `method` for `wait` seconds (a pause is never shortened). True when the pause is
+        new or extended substantially: the caller logs it, once."""
+        if wait <= 0:
+            return False
+        until = self._now() + wait
+        with self._lock:
+            self._blocked_until[method] = max(self._blocked_until.get(method, 0.0), until)
+        return self.notices.starts(("pause", method), until)
 
     def _wait_for_methods(self, methods: Iterable[str]) -> None:
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
-            until = max((self._blocked_until.get(m, 0.0) for m in set(methods)), default=0.0)
+            until, method = max(((self._blocked_until.get(m, 0.0), m) for m in set(methods)), default=(0.0, ""))
         if until > now:
-            self.stats.add(limit_wait=until - now)
-            self._sleep(until - now)
+            self._wait(until - now, "limit", ("pause", method), f"the operating-time pause of {method}")
+
+    def _throttle_sleep(self, seconds: float) -> None:
+        """The throttle's sleep (LeakyBucket calls it)."""
+        self._wait(seconds, "throttle", ("throttle",), "the request-rate throttle")
+
+    def _wait(self, seconds: float, kind: str, key: Any, what: str) -> None:
+        """Sleep `seconds` waiting for `what` (`kind`: throttle, limit, retry; `key` names this wait
+        among threads). A wait over LOUD_WAIT logs one WARNING with its end in wall-clock time
+        (unless that wait was announced already), then at most one line a minute."""
+        if seconds <= 0:
+            return
+        self.stats.add(**{f"{kind}_wait": seconds})
+        if seconds > LOUD_WAIT and self.notices.starts(key, self._now() + seconds):
+            logger.warning("Waiting %.0fs for %s, until %s", seconds, what, wall_clock_in(seconds))
+        self.stats.wall.enter(kind)
+        try:
+            left = seconds
+            while left > 0:
+                chunk = min(left, NOTE_EVERY)
+                self._sleep(chunk)
+                left -= chunk
+                if left >= 1.0 and self.notices.due(key):
+                    logger.warning("Still waiting for %s: %.0fs left, until %s", what, left, wall_clock_in(left))
+        finally:
+            self.stats.wall.leave(kind)
 
     def scopes(self) -> List[str]:
         """The webhook's scopes (`scope` method), asked once per client."""
@@ -440,11 +636,12 @@ class Bitrix24Client:
         return answer
 
     def pause_method(self, method: str) -> None:
-        """A command of `method` hit the operating-time limit inside a batch: pause the method."""
+        """A command of `method` hit the operating-time limit inside a batch: pause the method
+        (until its reset time, or for a probe that grows with each block in a row)."""
         wait = self._operating_wait(method, blocked=True)
-        with self._lock:
-            self._blocked_until[method] = max(self._blocked_until.get(method, 0.0), time.monotonic() + wait)
-        logger.warning("%s is over the Bitrix24 operating-time limit; pausing it for %.0fs", method, wait)
+        if self._pause(method, wait):
+            logger.warning("%s is over the Bitrix24 operating-time limit; pausing it for %.0fs, until %s",
+                           method, wait, wall_clock_in(wait))
 
     def raise_command_error(self, method: str, error: Mapping[str, Any]) -> None:
         """Raise the error a failed batch command deserves (never a retry)."""

@@ -48,6 +48,8 @@ class Options:
         raw_unicode=True,                # non-ASCII as raw UTF-8 (Bitrix); False = \uXXXX (faster encoding)
         time_as_int=False,               # time.start/finish/processing as ints (newer portals, §11 #16)
         embedded_refs=True,              # batch: substitute a $result[...] embedded in a longer string (SRC §4.2)
+        guard_5xx=False,                 # True (500) or an int status: a batch with a zero-prefixed
+                                         # $result bound (`=0$result[`) answers that status with an HTML page
         id_filter_text="cast",           # text that is no number in an ID comparison: "cast" (intval -> 0),
                                          # "ignore" (condition dropped) or "error" (INVALID_ARG_VALUE)
         log_enabled=True,                # keep p.log records

@@ -289,6 +289,9 @@ def dispatch(portal, h, params, cmd_log) -> Reply:
         raise ApiError("OVERLOAD_LIMIT", "REST API is blocked due to overload.", st)
     if opts.no_subscription:
         raise ApiError("ACCESS_DENIED", "REST is available only by subscription.", portal.auth_status("ACCESS_DENIED"))
+    if name == "batch" and opts.guard_5xx and _carries_guard(params):
+        status = 500 if opts.guard_5xx is True else int(opts.guard_5xx)
+        return Reply(status, NGINX.format(code=status, text="Internal Server Error").encode(), "text/html")
     t0 = portal.epoch()
     if name == "batch":
         portal.stats.count_cmd("batch", 0.0)
@@ -298,6 +301,13 @@ def dispatch(portal, h, params, cmd_log) -> Reply:
         return Reply(200, json_bytes(body, opts.php_escapes, opts.raw_unicode))
     sub = execute(portal, hook, name, params, False, cmd_log)
     return Reply(200, json_bytes(sub, opts.php_escapes, opts.raw_unicode))
+
+
+def _carries_guard(params) -> bool:
+    """A batch command with a zero-prefixed reference (`<ID=0$result[...]`), for `guard_5xx`."""
+    cmd = ci_get(params, "cmd")
+    commands = cmd.values() if isinstance(cmd, dict) else cmd if isinstance(cmd, list) else []
+    return any(isinstance(c, str) and "=0$result[" in c for c in commands)
 
 
 def fault_reply(kind: str, opts):
