@@ -301,12 +301,10 @@ def row_counts(trace: Any) -> Dict[str, int]:
     return {table: rows for table, rows in counts.items() if not table.startswith("_dlt")}
 
 
-def data_rows(trace: Any, stats: Any, deleted: Optional[Dict[str, int]] = None) -> Dict[str, int]:
-    """This run's rows without marker rows: the tombstones that clear a deal's old child rows and,
-    when given, the hard-delete rows of `detect_deletes` — neither is ever stored."""
-    markers: Dict[str, int] = {}
-    for table, count in list(dict(getattr(stats, "tombstones", {}) or {}).items()) + list((deleted or {}).items()):
-        markers[table] = markers.get(table, 0) + count
+def data_rows(trace: Any, stats: Any) -> Dict[str, int]:
+    """This run's rows without marker rows (`stats.tombstones`): the tombstones that clear a deal's
+    old child rows and the hard-delete rows of `detect_deletes = "delete"` — neither is ever stored."""
+    markers = dict(getattr(stats, "tombstones", {}) or {})
     return {table: max(rows - markers.get(table, 0), 0) for table, rows in row_counts(trace).items()}
 
 
@@ -347,16 +345,14 @@ def failures_of(client: Any) -> Dict[str, str]:
     return dict(getattr(client, "failures", {}) or {})
 
 
-def summary(pipeline: dlt.Pipeline, started: float, earlier: Optional[Dict[str, int]] = None,
-            deleted: Optional[Dict[str, int]] = None) -> str:
+def summary(pipeline: dlt.Pipeline, started: float, earlier: Optional[Dict[str, int]] = None) -> str:
     """Rows per table (this run's data rows and the destination's), requests, waits, failed streams.
 
-    `earlier`: rows of an interrupted run's package this run loaded first; `deleted`: hard-delete
-    rows (by table) this run sent, which are not data rows.
+    `earlier`: rows of an interrupted run's package this run loaded first.
     """
     client = latest_client()
     stats = client.stats if client is not None else None
-    lines = table_lines(data_rows(pipeline.last_trace, stats, deleted), destination_counts(pipeline), earlier or {})
+    lines = table_lines(data_rows(pipeline.last_trace, stats), destination_counts(pipeline), earlier or {})
     if stats is not None:
         lines.append(f"\n{stats.total_requests} HTTP requests to Bitrix24 ({sum(stats.commands.values())} API calls);"
                      f" {wait_text(stats)}; {time.monotonic() - started:.1f}s in all.")
@@ -501,7 +497,7 @@ def demo_block(pipeline: dlt.Pipeline, deleted: Dict[str, int]) -> str:
 
     client = latest_client()
     stats = client.stats if client is not None else None
-    loaded = {t: n for t, n in data_rows(pipeline.last_trace, stats, deleted).items() if n}
+    loaded = {t: n for t, n in data_rows(pipeline.last_trace, stats).items() if n}
     tables = pipeline.default_schema.tables
     replaced = {t for t in loaded if t in tables and get_write_disposition(tables, t) == "replace"}
     rows = ", ".join(f"{t} {n:,}" for t, n in sorted(loaded.items()) if t not in replaced) or "none"
@@ -530,7 +526,7 @@ def run_demo(args: argparse.Namespace) -> Tuple[dlt.Pipeline, Dict[str, str]]:
         pipeline, _ = run(args, portal.webhook_url, full_refresh=False)
         after = stored_ids(pipeline, before)
         deleted = {table: len(before[table] - after[table]) for table in before}
-        print(f"\n{demo_block(pipeline, deleted)}\n\nSecond run:\n{summary(pipeline, started, deleted=deleted)}")
+        print(f"\n{demo_block(pipeline, deleted)}\n\nSecond run:\n{summary(pipeline, started)}")
     return pipeline, {**failed, **failures_of(latest_client())}
 
 

@@ -144,8 +144,7 @@ def bitrix24_source(
         max_retry_seconds=check_number("max_retry_seconds", max_retry_seconds, 0, 86_400),
         request_timeout=check_number("request_timeout", request_timeout, 0, 3_600),
     )
-    isolation = Isolation(fail_fast=bool(fail_fast))
-    client.failures = isolation.failures  # type: ignore[attr-defined]  # read by run summaries
+    isolation = Isolation(fail_fast=bool(fail_fast), failures=client.failures)
     chosen = choose_streams(client, flags, requested, spa_ids, options.deal_category_ids)
 
     resources: Dict[str, DltResource] = {}
@@ -221,4 +220,4 @@ def failed_streams() -> Dict[str, str]:
     empty) or set `fail_fast = true`.
     """
     client = latest_client()
-    return dict(getattr(client, "failures", {}) or {}) if client is not None else {}
+    return dict(client.failures) if client is not None else {}

@@ -162,6 +162,7 @@ class ClientStats:
         self.http_requests: Counter = Counter()  # by top-level method ("batch" for batches)
         self.commands: Counter = Counter()  # API method executions, direct or inside a batch
         self.retries: Counter = Counter()  # by reason
+        self.tombstones: Counter = Counter()  # by table: marker rows sent this run, never stored
         self.throttle_wait = 0.0
         self.limit_wait = 0.0  # operating-time pauses and 429 waits
         self.retry_wait = 0.0
@@ -170,6 +171,10 @@ class ClientStats:
         with self._lock:
             for key, value in kw.items():
                 setattr(self, key, getattr(self, key) + value)
+
+    def add_tombstones(self, table: str, rows: int) -> None:
+        with self._lock:
+            self.tombstones[table] += rows
 
     def count(self, http_method: str, commands: Iterable[str], retry: Optional[str] = None) -> None:
         with self._lock:
@@ -271,6 +276,7 @@ class Bitrix24Client:
         self._cache: Dict[Any, Any] = {}
         self._cache_locks: Dict[Any, threading.Lock] = {}
         self._reached = False  # set by the first answer that is Bitrix JSON
+        self.failures: Dict[str, str] = {}  # streams that failed for good this run (isolation.py)
         self.fields_methods: Tuple[str, ...] = ()  # `.fields` methods of this run (one batch)
         _LATEST[:] = [self]
 

@@ -65,9 +65,9 @@ class StateGuard(ItemTransform):
 class Isolation:
     """The run's failed streams and the state guards of its resources."""
 
-    def __init__(self, fail_fast: bool = False) -> None:
+    def __init__(self, fail_fast: bool = False, failures: Optional[Dict[str, str]] = None) -> None:
         self.fail_fast = fail_fast
-        self.failures: Dict[str, str] = {}  # stream name -> one line: what failed and the fix
+        self.failures: Dict[str, str] = {} if failures is None else failures  # stream -> what failed, the fix
         self.guards: Dict[str, StateGuard] = {}
         self._lock = threading.Lock()
 

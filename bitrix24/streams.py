@@ -244,6 +244,7 @@ def deletions(client: Bitrix24Client, stream: Stream, options: Options, filters:
     if not gone:
         return
     if options.detect_deletes == "delete":
+        client.stats.add_tombstones(stream.name, len(gone))  # hard-delete markers, never stored
         yield [{stream.id_field: row_id, DELETED: True} for row_id in gone]
         return
     now = client.portal_now()
@@ -428,6 +429,7 @@ def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Option
             out.extend(rows)
         else:  # a deal with no child rows left: a tombstone clears the old ones
             out.append({stream.merge_key: deal_id, "ID": 0, TOMBSTONE: True})
+            client.stats.add_tombstones(stream.name, 1)
     yield _with_columns(out, typing)
 
 

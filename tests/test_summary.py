@@ -9,14 +9,10 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 from conftest import SUBS, query, source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bitrix24_pipeline  # noqa: E402
-from bitrix24.client import ClientStats  # noqa: E402
-
-HAS_TOMBSTONE_COUNTS = hasattr(ClientStats(), "tombstones")
 
 
 def rows_this_run(text: str) -> dict:
@@ -29,8 +25,6 @@ def rows_this_run(text: str) -> dict:
     return found
 
 
-@pytest.mark.xfail(not HAS_TOMBSTONE_COUNTS, strict=True,
-                   reason="needs client.stats.tombstones (another change); until then tombstones are counted")
 def test_first_load_counts_no_tombstone_rows(fresh_portal, make_pipeline):
     deals = fresh_portal.ground_truth("deal")
     assert any(not fresh_portal.ground_truth(f"deal_productrows:{d['ID']}") for d in deals), "some deals have no products"
@@ -47,8 +41,8 @@ def test_first_load_counts_no_tombstone_rows(fresh_portal, make_pipeline):
 def test_marker_rows_are_not_data_rows():
     trace = SimpleNamespace(last_normalize_info=SimpleNamespace(
         row_counts={"deals": 9, "deal_products": 30, "_dlt_pipeline_state": 1}))
-    stats = SimpleNamespace(tombstones=Counter(deal_products=12))
-    assert bitrix24_pipeline.data_rows(trace, stats, deleted={"deals": 2}) == {"deals": 7, "deal_products": 18}
+    stats = SimpleNamespace(tombstones=Counter(deal_products=12, deals=2))  # deals: detect_deletes markers
+    assert bitrix24_pipeline.data_rows(trace, stats) == {"deals": 7, "deal_products": 18}
     assert bitrix24_pipeline.data_rows(trace, SimpleNamespace()) == {"deals": 9, "deal_products": 30}
 
 
