@@ -238,8 +238,8 @@ def make_pipeline(args: argparse.Namespace, name: str) -> dlt.Pipeline:
     settings: Dict[str, Any] = dict(pipeline_name=name, dataset_name=args.dataset, progress=progress_collector(args.progress))
     if args.demo and args.destination in (None, "duckdb") and "DESTINATION__DUCKDB__CREDENTIALS" not in os.environ \
             and dlt.secrets.get("destination.duckdb.credentials") is None:
-        # dlt keeps a pipeline's DuckDB file in the folder of its first run; the demo (always a full
-        # refresh) writes here, wherever it ran before
+        # dlt keeps a pipeline's DuckDB file in the folder of its first run; the demo (its first run
+        # a full refresh) writes here, wherever it ran before
         os.environ["DESTINATION__DUCKDB__CREDENTIALS"] = os.path.abspath(f"{name}.duckdb")
     if args.destination:
         settings["destination"] = args.destination
@@ -287,8 +287,6 @@ def cap_duckdb_memory() -> None:
         os.environ["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps(DUCKDB_GLOBAL_CONFIG)
     if "LOAD__WORKERS" not in os.environ and dlt.config.get("load.workers") is None:
         os.environ["LOAD__WORKERS"] = str(DUCKDB_LOAD_WORKERS)
-
-
 
 
 # ---- the run summary ---------------------------------------------------------------------------
