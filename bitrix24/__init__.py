@@ -29,6 +29,7 @@ from dlt.extract.resource import DltResource
 from .client import Bitrix24Client, latest_client
 from .config import (
     check_category_ids,
+    check_deal_products_method,
     check_detect_deletes,
     check_number,
     check_spa_ids,
@@ -75,6 +76,7 @@ def bitrix24_source(
     extract_deal_contacts: bool = False,
     enable_deal_comments: bool = False,
     enable_deal_products: bool = False,
+    deal_products_method: str = "auto",
     operating_time_threshold: float = 200.0,
     deal_category_ids: Optional[List[int]] = None,
     sync_types: Optional[Dict[str, str]] = None,
@@ -99,6 +101,11 @@ def bitrix24_source(
         streams: names of the streams to load; None loads every stream the flags enable.
         extract_deal_contacts: add CONTACT_IDS (all of a deal's contacts) to each deal.
         enable_deal_comments / enable_deal_products: the deal_comments / deal_products streams.
+        deal_products_method: "auto" reads product rows with `crm.item.productrow.list`, 200 deals
+            a command (about one request per 2,500 rows), after the portal's first answers prove it
+            honours the deal-id array, else falls back with one warning; "per_deal" always uses
+            `crm.deal.productrows.get` (50 deals a request; it also returns the reserve fields,
+            ORIGINAL_PRODUCT_NAME and PRODUCT_DESCRIPTION).
         operating_time_threshold: pause a method once Bitrix reports more than this many seconds
             of operating time for it in the last 10 minutes (the portal blocks at about 480).
         deal_category_ids: only deals of these pipelines (0 = the default one); empty = all.
@@ -135,6 +142,7 @@ def bitrix24_source(
         detect_deletes=check_detect_deletes(detect_deletes),
         scopes_at_run_time=spa_ids is not None,
         requested=tuple(requested) if requested is not None else None,
+        deal_products_method=check_deal_products_method(deal_products_method),
     )
     client = Bitrix24Client(
         webhook,

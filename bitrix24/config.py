@@ -224,6 +224,17 @@ def check_detect_deletes(value: Any) -> Optional[str]:
     return value
 
 
+def check_deal_products_method(value: Any) -> str:
+    """"auto" reads product rows in bulk where the portal proves it right; "per_deal" never tries."""
+    if value in (None, ""):
+        return "auto"
+    if value not in ("auto", "per_deal"):
+        raise ConfigurationError(
+            f'sources.bitrix24.deal_products_method must be "auto" or "per_deal"; got {value!r}.'
+        )
+    return value
+
+
 def check_spa_ids(value: Any) -> Optional[List[int]]:
     if value is None:
         return None

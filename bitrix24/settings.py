@@ -159,7 +159,8 @@ STREAMS: Tuple[Stream, ...] = (
         types={"id": "integer", "entityTypeId": "integer", "createdTime": "datetime", "updatedTime": "datetime",
                "createdBy": "user", "updatedBy": "user", "customSectionId": "integer"},
     ),
-    # Deal sub-resources: transformers fed with the deals this run extracted, 50 deals a request.
+    # Deal sub-resources: transformers fed with the deals this run extracted (product rows in bulk,
+    # the others 50 deals a request).
     Stream(
         name="deal_products",
         method="crm.deal.productrows.get",
@@ -169,6 +170,7 @@ STREAMS: Tuple[Stream, ...] = (
         primary_key=("OWNER_ID", "ID"),
         merge_key="OWNER_ID",
         columns=_CHILD_COLUMNS,
+        quirk="products",  # read in bulk with crm.item.productrow.list where the portal allows it
         types={"ID": "integer", "OWNER_ID": "integer", "PRODUCT_ID": "integer", "PRICE": "double",
                "PRICE_EXCLUSIVE": "double", "PRICE_NETTO": "double", "PRICE_BRUTTO": "double",
                "PRICE_ACCOUNT": "double", "QUANTITY": "double", "DISCOUNT_TYPE_ID": "integer",
@@ -177,7 +179,7 @@ STREAMS: Tuple[Stream, ...] = (
                "TYPE": "integer", "STORE_ID": "integer", "RESERVE_ID": "integer",
                "DATE_RESERVE_END": "date", "RESERVE_QUANTITY": "double", "OWNER_TYPE": "string",
                "PRODUCT_NAME": "string", "ORIGINAL_PRODUCT_NAME": "string", "PRODUCT_DESCRIPTION": "string",
-               "MEASURE_NAME": "string", "XML_ID": "string"},
+               "MEASURE_NAME": "string", "XML_ID": "string", "TAX_NAME": "string"},
     ),
     Stream(
         name="deal_comments",

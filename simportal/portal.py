@@ -52,6 +52,11 @@ class Options:
                                          # $result bound (`=0$result[`) answers that status with an HTML page
         id_filter_text="cast",           # text that is no number in an ID comparison: "cast" (intval -> 0),
                                          # "ignore" (condition dropped) or "error" (INVALID_ARG_VALUE)
+        productrow_array="ok",           # crm.item.productrow.list with an array =ownerId: "ok" (rows of those
+                                         # owners), "ignored" (the array dropped: rows of every deal) or
+                                         # "refused" (INVALID_ARG_VALUE) (spec §9.10, §12; the docs disagree)
+        productrow_nonadmin_array="denied",  # the array's read check falls on one id: a non-admin webhook gets
+                                         # ACCESS_DENIED ("denied") or passes ("ok")
         log_enabled=True,                # keep p.log records
         request_log_enabled=True,        # keep p.requests (compact: per-command method + cost)
     )

@@ -64,7 +64,7 @@ FAULTS = {
     "invalid JSON": [("invalid_json", dict(times=2, after=3))],
     "connection reset": [("reset", dict(times=2, after=2))],
     "error inside a batch": [("command_error", dict(times=2, method="crm.deal.list", after=1)),
-                             ("command_error", dict(times=1, method="crm.deal.productrows.get"))],
+                             ("command_error", dict(times=1, method="crm.item.productrow.list"))],
 }
 
 

@@ -93,7 +93,8 @@ def test_sub_resources_cost_one_request_per_fifty_deals(portal, make_pipeline):
     deals = len(portal.ground_truth("deal"))
     portal.stats.reset()
     start = len(portal.log)
-    pipeline.run(source(portal, streams=["deals", "deal_products", "deal_comments"], **SUBS))
+    pipeline.run(source(portal, streams=["deals", "deal_products", "deal_comments"], deal_products_method="per_deal",
+                        **SUBS))
     log = portal.log[start:]
     per_method = {}
     for record in log:
@@ -111,8 +112,10 @@ def test_sub_resources_cost_one_request_per_fifty_deals(portal, make_pipeline):
 
 
 def test_incremental_sub_resources_touch_only_changed_deals(fresh_portal, make_pipeline):
+    """The per-deal path (tests/test_products_bulk.py has the bulk one)."""
     pipeline = make_pipeline()
-    pipeline.run(source(fresh_portal, streams=["deals", "deal_products"], enable_deal_products=True))
+    per_deal = dict(enable_deal_products=True, deal_products_method="per_deal")
+    pipeline.run(source(fresh_portal, streams=["deals", "deal_products"], **per_deal))
     with_rows = [int(r["ID"]) for r in fresh_portal.ground_truth("deal")
                  if fresh_portal.ground_truth(f"deal_productrows:{r['ID']}")]
     target = with_rows[0]
@@ -120,7 +123,7 @@ def test_incremental_sub_resources_touch_only_changed_deals(fresh_portal, make_p
     edit(fresh_portal, "deal", target, TITLE="products edited")
     fresh_portal.set_product_rows(target, fresh_portal.ground_truth(f"deal_productrows:{target}")[1:])
     fresh_portal.stats.reset()
-    pipeline.run(source(fresh_portal, streams=["deals", "deal_products"], enable_deal_products=True))
+    pipeline.run(source(fresh_portal, streams=["deals", "deal_products"], **per_deal))
     assert fresh_portal.stats.commands("crm.deal.productrows.get") == 1
     assert query(pipeline, f"select count(*) from deal_products where owner_id = {target}")[0][0] == before - 1
     total = sum(len(fresh_portal.ground_truth(f"deal_productrows:{i}")) for i in with_rows)
