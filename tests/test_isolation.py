@@ -79,16 +79,20 @@ def test_an_id_cursor_stream_failing_on_its_first_sync_commits_nothing(fresh_por
     assert stored == truth
 
 
-def test_a_failing_transformer_keeps_its_parents_cursor_too(fresh_portal, make_pipeline):
+@pytest.mark.parametrize("stream, method, options", [
+    ("deal_comments", "crm.timeline.comment.list", {}),
+    ("deal_products", "crm.deal.productrows.get", {"deal_products_method": "per_deal"}),
+])
+def test_a_failing_transformer_keeps_its_parents_cursor_too(fresh_portal, make_pipeline, stream, method, options):
     pipeline = make_pipeline()
-    fail_for_good(fresh_portal, "crm.deal.productrows.get", after=30)
-    run(fresh_portal, pipeline)
-    assert list(failed_streams()) == ["deal_products"]
+    fail_for_good(fresh_portal, method, after=30)
+    run(fresh_portal, pipeline, **options)
+    assert list(failed_streams()) == [stream]
     assert count(pipeline, "deals") == len(fresh_portal.ground_truth("deal"))  # the parent loaded ...
     assert last_value(pipeline, "deals") is None  # ... but reads its deals again next time
     assert last_value(pipeline, "contacts")
     fresh_portal.faults.clear()
-    run(fresh_portal, pipeline)
+    run(fresh_portal, pipeline, **options)
     assert_matches_portal(pipeline, fresh_portal)
 
 
