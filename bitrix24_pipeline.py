@@ -25,6 +25,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException, Con
 from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
+from dlt.pipeline.exceptions import InvalidPipelineName
 
 from bitrix24 import STREAMS, Bitrix24Error, bitrix24_source
 from bitrix24.client import latest_client
@@ -203,6 +204,9 @@ def _expected_cause(exc: BaseException) -> Optional[BaseException]:
             return CliError(coercion_message(exc))
         if isinstance(exc, TomlProviderReadException):
             return CliError(toml_message(exc))
+        if isinstance(exc, InvalidPipelineName):
+            return CliError(f"--pipeline-name {exc.pipeline_name!r} is not a valid pipeline name: use letters,"
+                            " digits and underscores (it becomes a folder name)")
         if "Out of Memory Error" in str(exc) and "duckdb" in type(exc).__module__.lower() + str(exc).lower():
             return Bitrix24Error(DUCKDB_OUT_OF_MEMORY.format(limit=DUCKDB_GLOBAL_CONFIG["memory_limit"]))
         exc = exc.__cause__ or exc.__context__
@@ -534,6 +538,10 @@ def run_demo(args: argparse.Namespace) -> Tuple[dlt.Pipeline, Dict[str, str]]:
 def check_inputs(args: argparse.Namespace) -> None:
     """Everything that can be checked before a source is built or a portal is asked."""
     check_progress(args.progress)
+    for option, value in (("--streams", args.streams), ("--destination", args.destination),
+                          ("--pipeline-name", args.pipeline_name), ("--dataset", args.dataset)):
+        if value is not None and not value.replace(",", "").strip():
+            raise CliError(f"{option} is empty; give a value or leave the option out (see --help)")
     check_destination(args.destination)
 
 

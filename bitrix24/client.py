@@ -77,6 +77,7 @@ URL_FIX = (
     " Check sources.bitrix24.webhook_url: it must be the inbound webhook URL exactly as Bitrix24 shows"
     " it, https://<portal>/rest/<user id>/<code>/."
 )
+LIMIT_GIVE_UP = 1800.0  # s: a method refused for this long (three of Bitrix's 10-minute windows) fails
 PROBE_WAITS = (5.0, 10.0, 20.0, 40.0, 60.0)  # 429 with no known reset time: probe, growing per method
 FALLBACK_AFTER = 2  # consecutive 5xx/garbage failures after which a batch's fallback is sent (once)
 RETRY_CODES = {"QUERY_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER", "ERROR_CORE"}
@@ -206,7 +207,7 @@ def _network_why(exc: Exception, timeout: float) -> str:
     if isinstance(exc, _requests.exceptions.ConnectTimeout):
         return f"no connection within {timeout:g}s ({name})"
     if isinstance(exc, _requests.exceptions.Timeout):
-        return f"no answer within {timeout:g}s ({name})"
+        return f"no answer within {timeout:.0f}s ({name})"
     if isinstance(exc, _requests.exceptions.ConnectionError):
         return f"network error: the connection was refused or broken ({name})"
     return f"network error ({name})"
@@ -268,6 +269,7 @@ class Bitrix24Client:
         self.stats = ClientStats(clock)
         self.notices = WaitNotices(clock)
         self._probes: Dict[str, int] = {}  # method -> 429s in a row with no known reset time
+        self._limited_since: Dict[str, float] = {}  # method -> first 429 with no success since
         self._local = threading.local()
         self._lock = threading.Lock()
         self._blocked_until: Dict[str, float] = {}  # method -> self._now() when usable again
@@ -372,7 +374,7 @@ class Bitrix24Client:
         ):
             # Never got a Bitrix answer: a wrong host or URL, not a passing fault.
             raise self._not_bitrix(fault.why, retry.attempt) from None
-        if elapsed + wait > self.max_retry_seconds:
+        if not fault.pause and elapsed + wait > self.max_retry_seconds:  # 429s: _check_limit_budget
             raise RetryBudgetExceeded(
                 f"Bitrix24 call {method} kept failing for {elapsed:.0f}s ({retry.attempt} attempts;"
                 f" last: {fault.why}); giving up after max_retry_seconds="
@@ -382,6 +384,7 @@ class Bitrix24Client:
         retry.failed(fault)
         if fault.pause:  # the next attempt waits for the pause (and so do other threads)
             for name in set(fault.pause):
+                self._check_limit_budget(name, wait)
                 if self._pause(name, wait):
                     logger.warning("%s is over the Bitrix24 operating-time limit (%s); pausing it for %.0fs,"
                                    " until %s", name, fault.why, wait, wall_clock_in(wait))
@@ -501,7 +504,7 @@ class Bitrix24Client:
                 method=method,
             )
         raise ApiError(
-            f"Bitrix24 {method} failed: {code or 'error'} {description} (HTTP {status})",
+            f"Bitrix24 {method} failed: {code + ': ' if code else ''}{description} (HTTP {status})",
             code=code,
             description=description,
             method=method,
@@ -564,6 +567,7 @@ class Bitrix24Client:
         with self._lock:
             for method in methods:
                 self._probes.pop(method, None)
+                self._limited_since.pop(method, None)
 
     def _pause(self, method: str, wait: float) -> bool:
         """Pause `method` for `wait` seconds (a pause is never shortened). True when the pause is
@@ -645,9 +649,25 @@ class Bitrix24Client:
         """A command of `method` hit the operating-time limit inside a batch: pause the method
         (until its reset time, or for a probe that grows with each block in a row)."""
         wait = self._operating_wait(method, blocked=True)
+        self._check_limit_budget(method, wait)
         if self._pause(method, wait):
             logger.warning("%s is over the Bitrix24 operating-time limit; pausing it for %.0fs, until %s",
                            method, wait, wall_clock_in(wait))
+
+    def _check_limit_budget(self, method: str, wait: float) -> None:
+        """A method the portal keeps refusing (429) with no answer in between fails after
+        max(max_retry_seconds, LIMIT_GIVE_UP) instead of probing for ever."""
+        now = self._now()
+        with self._lock:
+            since = self._limited_since.setdefault(method, now)
+        budget = max(self.max_retry_seconds, LIMIT_GIVE_UP)
+        if now - since + wait > budget:
+            raise RetryBudgetExceeded(
+                f"Bitrix24 has refused {method} with OPERATION_TIME_LIMIT for {now - since:.0f}s (429, no"
+                f" answer in between); giving up after {budget:g}s. The portal's operating-time window is"
+                " 10 minutes: lower sources.bitrix24.operating_time_threshold, or run when the portal is less"
+                " busy; the next run resumes from the saved incremental state."
+            )
 
     def raise_command_error(self, method: str, error: Mapping[str, Any]) -> None:
         """Raise the error a failed batch command deserves (never a retry)."""

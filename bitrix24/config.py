@@ -202,6 +202,11 @@ def check_streams(value: Optional[Sequence[str]], known: Iterable[str]) -> Optio
         return None
     if isinstance(value, str):
         value = [s.strip() for s in value.split(",") if s.strip()]
+    if not value:
+        raise ConfigurationError(
+            f"{KEY}.streams is an empty list, so nothing would be loaded; name at least one stream, or"
+            " remove the key to load every stream."
+        )
     known = set(known)
     unknown = [s for s in value if s not in known]
     if unknown:

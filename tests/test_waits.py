@@ -15,7 +15,8 @@ from conftest import FAST, tick
 from test_faults import assert_matches_portal, sync
 
 from bitrix24.batch import ListQuery, read_keyset
-from bitrix24.client import Bitrix24Client, ClientStats
+from bitrix24.client import LIMIT_GIVE_UP, Bitrix24Client, ClientStats
+from bitrix24.errors import RetryBudgetExceeded
 from bitrix24.waits import WallTime
 from simportal import SimPortal
 
@@ -280,3 +281,21 @@ def test_client_stats_wall_waits_over_http():
         assert waits["retry"] == pytest.approx(sum(fake.slept)) == pytest.approx(client.stats.retry_wait)
         assert waits["any"] == pytest.approx(waits["retry"]) and waits["limit"] == waits["throttle"] == 0
     assert ClientStats().wall_waits() == {"throttle": 0.0, "limit": 0.0, "retry": 0.0, "any": 0.0}
+
+
+def test_a_method_refused_for_ever_gives_up_with_one_clear_error():
+    # every crm.deal.list call answers 429 and nothing in between succeeds: after
+    # max(max_retry_seconds, LIMIT_GIVE_UP) of probing the call fails, naming the method and the fix
+    with SimPortal(size=50, seed=4, rate_limit=None) as portal:
+        portal.faults.add("429", times=None, method="crm.deal.list")
+        fake = FakeTime(portal)
+        client = client_for(portal, fake, max_retry_seconds=20)
+        with pytest.raises(RetryBudgetExceeded, match="OPERATION_TIME_LIMIT.*operating_time_threshold"):
+            client.call("crm.deal.list", {"select": ["ID"], "start": -1})
+        assert LIMIT_GIVE_UP - 60 <= sum(fake.slept) <= LIMIT_GIVE_UP
+        # inside a batch (the reader's pause_method) the same budget holds
+        other = client_for(portal, FakeTime(), max_retry_seconds=20)
+        with pytest.raises(RetryBudgetExceeded):
+            for _ in range(100):
+                other.pause_method("crm.contact.list")
+                other._wait_for_methods(["crm.contact.list"])
