@@ -78,7 +78,9 @@ def parse_webhook_url(url: Any) -> Webhook:
     match = _PATH_RE.match(parts.path)
     if not match:
         hint = ""
-        if re.search(r"/rest/[^/]+/[^/]+/[a-z]+\.[a-z.]+", parts.path):
+        if re.search(r"\s|%20", parts.path):
+            hint = " It contains a space: copy the URL again exactly as Bitrix24 shows it."
+        elif re.search(r"/rest/[^/]+/[^/]+/[a-z]+\.[a-z.]+", parts.path):
             hint = " It looks like a method name was left at the end: remove it."
         elif re.match(r"^/rest/\d+/?$", parts.path):  # /rest/1/: a user id and nothing after it
             hint = " The webhook code after the user id is missing: copy the whole URL Bitrix24 shows."

@@ -53,6 +53,7 @@ CASES: Dict[str, Case] = {
     "url no user id": url(f"https://acme.bitrix24.com/rest/{CODE}/", "user id segment is missing"),
     "url no code": url("https://portal/rest/1/", "webhook code after the user id is missing"),
     "url method left on": url(f"https://acme.bitrix24.com/rest/1/{CODE}/crm.deal.list", "method name"),
+    "url with a space": url(f"https://acme.bitrix24.com/rest/1/abc {CODE}/", "contains a space"),
     "url query string": url(f"https://acme.bitrix24.com/rest/1/{CODE}/?x=1", "query string"),
     # values dlt cannot coerce to the key's type
     "request_timeout abc": key("REQUEST_TIMEOUT", "abc", "sources.bitrix24.request_timeout", "a number", "'abc'"),
