@@ -40,7 +40,6 @@ NO_WEBHOOK = (
     " under [sources.bitrix24], or export SOURCES__BITRIX24__WEBHOOK_URL; to try it without a portal:"
     " python bitrix24_pipeline.py --demo"
 )
-HOW_TO_CONFIGURE = NO_WEBHOOK  # the name older callers used
 PROGRESS = ("auto", "log", "tqdm", "enlighten", "alive_progress", "none")
 
 
@@ -224,8 +223,6 @@ def progress_collector(choice: str) -> Any:
         return None
     if choice != "auto":
         return choice
-    import importlib.util
-
     for name in ("tqdm", "enlighten"):
         if importlib.util.find_spec(name):
             return name

@@ -255,15 +255,17 @@ def _limit_or_access(error: Any) -> bool:
     return code in LIMIT_CODES + ACCESS_CODES or "Access denied" in str(error.get("error_description") or "")
 
 
-def _command_failed(client: Bitrix24Client, method: str, error: Any, failures: int) -> int:
-    """Decide about a command that failed inside a batch: raise, or count one more retry."""
+def _command_failed(client: Bitrix24Client, method: str, error: Any, failures: int, coded_fatal: bool = False) -> int:
+    """Decide about a command that failed inside a batch: pause on a limit, raise, or count one more
+    retry. `coded_fatal`: any error with a code raises at once (a D7 controller's access check or
+    refused filter will not pass on a retry); else only access errors do."""
     error = error if isinstance(error, dict) else {"error": "", "error_description": str(error)}
     code = str(error.get("error") or "")
     description = str(error.get("error_description") or "")
     if code in LIMIT_CODES:
         client.pause_method(method)
         return failures
-    if code in ACCESS_CODES or "Access denied" in description:
+    if code in ACCESS_CODES or "Access denied" in description or (coded_fatal and code):
         client.raise_command_error(method, error)
     failures += 1
     if failures > MAX_COMMAND_RETRIES:
@@ -412,7 +414,8 @@ def _lane_pages(client: Bitrix24Client, lane: _Lane, keys: List[str], answer: Di
     out: List[Dict[str, Any]] = []
     for key in keys:
         if key in answer["result_error"]:
-            lane.failures = _lane_failed(client, lane.query.method, answer["result_error"][key], lane.failures)
+            lane.failures = _command_failed(client, lane.query.method, answer["result_error"][key], lane.failures,
+                                            coded_fatal=True)
             break
         rows = _page(lane.query, answer, key)
         first = _as_int(rows[0].get(lane.query.id_field)) if rows else None
@@ -429,16 +432,3 @@ def _lane_pages(client: Bitrix24Client, lane: _Lane, keys: List[str], answer: Di
     lane.rows += len(out)
     return out
 
-
-def _lane_failed(client: Bitrix24Client, method: str, error: Any, failures: int) -> int:
-    """A list command failed: pause on a limit, retry a generic error a few times, and raise an
-    error with a code at once (an access check or a refused filter will not pass on a retry)."""
-    error = error if isinstance(error, dict) else {"error": "", "error_description": str(error)}
-    code = str(error.get("error") or "")
-    if code in LIMIT_CODES:
-        client.pause_method(method)
-        return failures
-    if code or failures >= MAX_COMMAND_RETRIES:
-        client.raise_command_error(method, error)
-    logger.info("%s failed inside a batch (%s); retrying", method, error.get("error_description"))
-    return failures + 1

@@ -27,12 +27,6 @@ def products_portal():
         yield portal
 
 
-@pytest.fixture
-def small_portal():
-    with SimPortal(size=300, seed=5, rate_limit=None) as portal:
-        yield portal
-
-
 def truth(portal: SimPortal) -> set:
     """(deal id, row id) of every product row on the portal."""
     deal_ids = [int(r["ID"]) for r in portal.ground_truth("deal")]
@@ -104,16 +98,16 @@ def test_a_portal_that_ignores_or_refuses_the_array_falls_back(products_portal, 
     assert products_portal.stats.commands(PER_DEAL) == deals
 
 
-def test_a_portal_that_reads_one_id_of_the_array_is_caught_by_the_per_deal_check(small_portal, make_pipeline, caplog):
+def test_a_portal_that_reads_one_id_of_the_array_is_caught_by_the_per_deal_check(fresh_portal, make_pipeline, caplog):
     """The array honoured for its first id only: rows of one deal at most, which the ownerId check
     cannot tell from the truth - the once-per-run check with crm.deal.productrows.get does."""
-    small_portal.hooks.append(first_id_only)
+    fresh_portal.hooks.append(first_id_only)
     pipeline = make_pipeline()
     with caplog.at_level(logging.INFO, logger="bitrix24"):
-        sync(small_portal, pipeline)
+        sync(fresh_portal, pipeline)
     lines = fallbacks(caplog)
     assert len(lines) == 1 and "crm.deal.productrows.get lists" in lines[0].getMessage()
-    assert stored(pipeline) == truth(small_portal)
+    assert stored(pipeline) == truth(fresh_portal)
 
 
 def first_id_only(portal, method, params):
@@ -122,23 +116,23 @@ def first_id_only(portal, method, params):
         flt["=ownerId"] = flt["=ownerId"][0]
 
 
-def test_a_non_admin_webhook_falls_back(small_portal, make_pipeline, caplog):
-    url = small_portal.add_webhook(crm_admin=False)
+def test_a_non_admin_webhook_falls_back(fresh_portal, make_pipeline, caplog):
+    url = fresh_portal.add_webhook(crm_admin=False)
     pipeline = make_pipeline()
     with caplog.at_level(logging.INFO, logger="bitrix24"):
-        sync(small_portal, pipeline, webhook_url=url)
+        sync(fresh_portal, pipeline, webhook_url=url)
     lines = fallbacks(caplog)
     assert len(lines) == 1 and "ACCESS_DENIED" in lines[0].getMessage()
-    assert stored(pipeline) == truth(small_portal)
+    assert stored(pipeline) == truth(fresh_portal)
     # a non-admin whose check passes (it may read the id checked) reads in bulk
-    small_portal.options.productrow_nonadmin_array = "ok"
+    fresh_portal.options.productrow_nonadmin_array = "ok"
     caplog.clear()
-    small_portal.stats.reset()
+    fresh_portal.stats.reset()
     again = make_pipeline("again")
     with caplog.at_level(logging.INFO, logger="bitrix24"):
-        sync(small_portal, again, webhook_url=url)
-    assert not fallbacks(caplog) and small_portal.stats.commands(PER_DEAL) == 0
-    assert stored(again) == truth(small_portal)
+        sync(fresh_portal, again, webhook_url=url)
+    assert not fallbacks(caplog) and fresh_portal.stats.commands(PER_DEAL) == 0
+    assert stored(again) == truth(fresh_portal)
 
 
 def test_full_sync_costs_one_request_per_2500_rows(make_pipeline, capsys):
@@ -157,66 +151,66 @@ def test_full_sync_costs_one_request_per_2500_rows(make_pipeline, capsys):
         assert stored(pipeline) == truth(portal)
 
 
-def test_incremental_run_replaces_exactly_the_edited_deal(small_portal, make_pipeline):
+def test_incremental_run_replaces_exactly_the_edited_deal(fresh_portal, make_pipeline):
     pipeline = make_pipeline()
-    sync(small_portal, pipeline)
-    with_rows = [int(r["ID"]) for r in small_portal.ground_truth("deal")
-                 if len(small_portal.ground_truth(f"deal_productrows:{r['ID']}")) >= 2]
+    sync(fresh_portal, pipeline)
+    with_rows = [int(r["ID"]) for r in fresh_portal.ground_truth("deal")
+                 if len(fresh_portal.ground_truth(f"deal_productrows:{r['ID']}")) >= 2]
     target, emptied = with_rows[0], with_rows[1]
-    rows = small_portal.ground_truth(f"deal_productrows:{target}")
+    rows = fresh_portal.ground_truth(f"deal_productrows:{target}")
     changed = [dict(rows[0], PRICE=12.5, QUANTITY=3)] + [{"PRODUCT_NAME": "new row", "PRICE": 7.0}]
-    small_portal.set_product_rows(target, changed)
-    small_portal.set_product_rows(emptied, [])
-    edit(small_portal, "deal", target, TITLE="products edited")
-    edit(small_portal, "deal", emptied, TITLE="products removed")
+    fresh_portal.set_product_rows(target, changed)
+    fresh_portal.set_product_rows(emptied, [])
+    edit(fresh_portal, "deal", target, TITLE="products edited")
+    edit(fresh_portal, "deal", emptied, TITLE="products removed")
     before = query(pipeline, f"select owner_id, id, price from deal_products where owner_id not in ({target}, {emptied})"
                              " order by owner_id, id")
-    small_portal.stats.reset()
-    start = len(small_portal.log)
-    sync(small_portal, pipeline)
-    asked = [params["filter"]["=ownerId"] for record in small_portal.log[start:]
+    fresh_portal.stats.reset()
+    start = len(fresh_portal.log)
+    sync(fresh_portal, pipeline)
+    asked = [params["filter"]["=ownerId"] for record in fresh_portal.log[start:]
              for _, method, params, _ in record.commands if method == BULK_METHOD]
     assert asked and all(sorted(int(i) for i in a) == sorted([target, emptied]) for a in asked)
     # rows of one deal of two: the once-per-run check asks crm.deal.productrows.get about the other
-    assert small_portal.stats.commands(PER_DEAL) == 1
-    assert small_portal.stats.requests_carrying(BULK_METHOD) + small_portal.stats.requests_carrying(PER_DEAL) == 2
+    assert fresh_portal.stats.commands(PER_DEAL) == 1
+    assert fresh_portal.stats.requests_carrying(BULK_METHOD) + fresh_portal.stats.requests_carrying(PER_DEAL) == 2
     now = query(pipeline, f"select id, price, quantity from deal_products where owner_id = {target} order by id")
     assert [(r[1], r[2]) for r in now] == [(12.5, 3), (7.0, 1)] and now[0][0] == int(rows[0]["ID"])
     assert query(pipeline, f"select count(*) from deal_products where owner_id = {emptied}")[0][0] == 0
     after = query(pipeline, f"select owner_id, id, price from deal_products where owner_id not in ({target}, {emptied})"
                             " order by owner_id, id")
     assert after == before
-    assert stored(pipeline) == truth(small_portal)
+    assert stored(pipeline) == truth(fresh_portal)
 
 
-def test_one_deal_is_asked_with_a_plain_id(small_portal, make_pipeline):
+def test_one_deal_is_asked_with_a_plain_id(fresh_portal, make_pipeline):
     """A single deal (a routine incremental run) needs no array: it works on every portal."""
     pipeline = make_pipeline()
-    sync(small_portal, pipeline)
-    target = next(int(r["ID"]) for r in small_portal.ground_truth("deal")
-                  if small_portal.ground_truth(f"deal_productrows:{r['ID']}"))
-    edit(small_portal, "deal", target, TITLE="touched")
-    small_portal.options.productrow_array = "refused"
-    small_portal.stats.reset()
-    sync(small_portal, pipeline)
-    assert small_portal.stats.commands(PER_DEAL) == 0 and small_portal.stats.requests_carrying(BULK_METHOD) == 1
-    assert stored(pipeline) == truth(small_portal)
+    sync(fresh_portal, pipeline)
+    target = next(int(r["ID"]) for r in fresh_portal.ground_truth("deal")
+                  if fresh_portal.ground_truth(f"deal_productrows:{r['ID']}"))
+    edit(fresh_portal, "deal", target, TITLE="touched")
+    fresh_portal.options.productrow_array = "refused"
+    fresh_portal.stats.reset()
+    sync(fresh_portal, pipeline)
+    assert fresh_portal.stats.commands(PER_DEAL) == 0 and fresh_portal.stats.requests_carrying(BULK_METHOD) == 1
+    assert stored(pipeline) == truth(fresh_portal)
 
 
 @pytest.mark.parametrize("method", ["auto", "per_deal"])
-def test_a_failed_command_is_retried_on_either_path(small_portal, make_pipeline, caplog, method):
+def test_a_failed_command_is_retried_on_either_path(fresh_portal, make_pipeline, caplog, method):
     """A generic error inside a batch is retried; it is no reason to leave the bulk method."""
-    fault = small_portal.faults.add("command_error", times=1, method=BULK_METHOD if method == "auto" else PER_DEAL)
+    fault = fresh_portal.faults.add("command_error", times=1, method=BULK_METHOD if method == "auto" else PER_DEAL)
     pipeline = make_pipeline()
     with caplog.at_level(logging.INFO, logger="bitrix24"):
-        sync(small_portal, pipeline, deal_products_method=method)
+        sync(fresh_portal, pipeline, deal_products_method=method)
     assert fault.fired and not fallbacks(caplog)
-    assert stored(pipeline) == truth(small_portal)
+    assert stored(pipeline) == truth(fresh_portal)
 
 
-def test_deal_products_method_is_checked(small_portal):
+def test_deal_products_method_is_checked(fresh_portal):
     with pytest.raises(ConfigurationError, match="deal_products_method"):
-        source(small_portal, enable_deal_products=True, deal_products_method="bulk")
+        source(fresh_portal, enable_deal_products=True, deal_products_method="bulk")
 
 
 def test_camel_case_keys_become_the_per_deal_names():
