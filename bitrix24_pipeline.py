@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import dlt
@@ -27,10 +28,12 @@ from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.pipeline.exceptions import InvalidPipelineName
 
-from bitrix24 import STREAMS, Bitrix24Error, bitrix24_source
+from bitrix24 import STREAMS, Bitrix24Error, SliceReport, bitrix24_source, run_in_slices
+from bitrix24.backfill import progress_line
 from bitrix24.client import latest_client
 from bitrix24.settings import STREAMS_BY_NAME
 
+SLICE_ROWS = 50_000  # 20 answers of 2,500 rows per stream and slice (README, "A first sync")
 DEMO_SIZE = 3000
 DEMO_MAX_SIZE = 1_000_000
 NO_WEBHOOK = (
@@ -65,6 +68,26 @@ def demo_size(text: str) -> int:
     return value
 
 
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 10**6:
+        raise argparse.ArgumentTypeError(f"must be a number of minutes greater than 0; got {text!r}")
+    return value
+
+
+def slice_rows(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 10**9:
+        raise argparse.ArgumentTypeError(f"must be a whole number of rows (0: no slices); got {text!r}")
+    return value
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = OneLineParser(
         description="Load Bitrix24 CRM data with dlt.",
@@ -85,6 +108,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--full-refresh", action="store_true",
         help="reload from scratch: with --streams only those streams' tables and cursors, else everything",
+    )
+    parser.add_argument(
+        "--max-minutes", type=positive_number, default=None, metavar="MINUTES",
+        help="stop a first sync cleanly after this many minutes (at the next slice); the next run resumes",
+    )
+    parser.add_argument(
+        "--slice-rows", type=slice_rows, default=SLICE_ROWS, metavar="ROWS",
+        help="a first sync commits every this many rows per stream, so a stopped run resumes"
+             " (default %(default)s; 0: one load)",
     )
     parser.add_argument(
         "--progress", default="auto", metavar="|".join(PROGRESS),
@@ -344,18 +376,50 @@ def failures_of(client: Any) -> Dict[str, str]:
     return dict(getattr(client, "failures", {}) or {})
 
 
-def summary(pipeline: dlt.Pipeline, started: float, earlier: Optional[Dict[str, int]] = None) -> str:
-    """Rows per table (this run's data rows and the destination's), requests, waits, failed streams.
+class SlicesStats:
+    """The client counters of every slice of a run, added up (for the summary)."""
 
-    `earlier`: rows of an interrupted run's package this run loaded first.
+    def __init__(self, parts: List[Any]) -> None:
+        self.parts = parts
+        self.total_requests = sum(p.total_requests for p in parts)
+        self.commands: Counter = sum((Counter(p.commands) for p in parts), Counter())
+        self.tombstones: Counter = sum((Counter(p.tombstones) for p in parts), Counter())
+
+    def wall_waits(self) -> Dict[str, float]:
+        totals: Counter = Counter()
+        for part in self.parts:
+            totals.update(part.wall_waits())
+        return {key: totals.get(key, 0.0) for key in ("throttle", "limit", "retry", "any")}
+
+
+def summary(pipeline: dlt.Pipeline, started: float, earlier: Optional[Dict[str, int]] = None,
+            report: Optional[SliceReport] = None) -> str:
+    """Rows per table (this run's data rows and the destination's), requests, waits, failed streams,
+    and where unfinished backfills stand.
+
+    `earlier`: rows of an interrupted run's package this run loaded first. `report`: the slices of
+    this run (`run_in_slices`); without it, the pipeline's last run.
     """
     client = latest_client()
-    stats = client.stats if client is not None else None
-    lines = table_lines(data_rows(pipeline.last_trace, stats), destination_counts(pipeline), earlier or {})
+    if report is not None and report.stats:
+        stats: Any = SlicesStats(report.stats)
+        loaded: Counter = Counter()
+        for trace, part in zip(report.traces, report.stats):
+            loaded.update(data_rows(trace, part))
+        rows, failed = dict(loaded), dict(report.failed)
+    else:
+        stats = client.stats if client is not None else None
+        rows, failed = data_rows(pipeline.last_trace, stats), failures_of(client)
+    lines = table_lines(rows, destination_counts(pipeline), earlier or {})
     if stats is not None:
-        lines.append(f"\n{stats.total_requests} HTTP requests to Bitrix24 ({sum(stats.commands.values())} API calls);"
-                     f" {wait_text(stats)}; {time.monotonic() - started:.1f}s in all.")
-    failed = failures_of(client)
+        sliced = f" in {report.slices} slices" if report is not None and report.slices > 1 else ""
+        lines.append(f"\n{stats.total_requests} HTTP requests to Bitrix24 ({sum(stats.commands.values())} API calls)"
+                     f"{sliced}; {wait_text(stats)}; {time.monotonic() - started:.1f}s in all.")
+    if report is not None and report.pending:
+        why = "the time given (--max-minutes) was used up" if report.stopped_by_time else "it stopped early"
+        lines.append(f"\nFirst sync not finished: {why}. Run again to resume where it stopped (nothing is"
+                     " read twice, nothing is lost):")
+        lines.extend(f"  {progress_line(name, saved)}" for name, saved in sorted(report.pending.items()))
     if failed:
         lines.append("\nFailed streams:")
         lines.extend(f"  {name}: {message}" for name, message in sorted(failed.items()))
@@ -439,19 +503,34 @@ def resume_pending(pipeline: dlt.Pipeline) -> Dict[str, int]:
 
 
 def run(args: argparse.Namespace, webhook_url: Optional[str], full_refresh: Optional[bool] = None
-        ) -> Tuple[dlt.Pipeline, Dict[str, int]]:
-    """One load; returns the pipeline and the rows of an interrupted earlier run it loaded first."""
+        ) -> Tuple[dlt.Pipeline, Dict[str, int], SliceReport]:
+    """One load, in slices while a first sync goes on (`run_in_slices`); returns the pipeline, the
+    rows of an interrupted earlier run it loaded first, and the slices."""
     pipeline = make_pipeline(args, pipeline_name(args))
-    source = bitrix24_source(**source_kwargs(args, webhook_url))
+    kwargs = source_kwargs(args, webhook_url)
+    kwargs["backfill_slice_rows"] = args.slice_rows or None
+    first = [bitrix24_source(max_run_minutes=args.max_minutes, **kwargs)]
     if is_duckdb(pipeline):
         cap_duckdb_memory()
     earlier = resume_pending(pipeline)
     full = args.full_refresh if full_refresh is None else full_refresh
-    refresh = prepare_refresh(pipeline, source, stream_names(args), full)
+    refresh = prepare_refresh(pipeline, first[0], stream_names(args), full)
     # DuckDB loads jsonl files about 25x faster than dlt's default INSERT statements for it.
     file_format = "jsonl" if is_duckdb(pipeline) else None
-    pipeline.run(source, refresh=refresh, loader_file_format=file_format)
-    return pipeline, earlier
+
+    def make_source(max_run_minutes: Optional[float] = None) -> Any:
+        return first.pop() if first else bitrix24_source(max_run_minutes=max_run_minutes, **kwargs)
+
+    report = run_in_slices(pipeline, make_source, max_run_minutes=args.max_minutes, after_slice=slice_done,
+                           refresh=refresh, loader_file_format=file_format)
+    return pipeline, earlier, report
+
+
+def slice_done(number: int, backfills: Dict[str, Dict[str, Any]]) -> None:
+    """One line per committed slice of a first sync that goes on."""
+    if backfills:
+        print(f"Slice {number} loaded and committed; first sync goes on: "
+              + "; ".join(progress_line(name, saved) for name, saved in sorted(backfills.items())), flush=True)
 
 
 # ---- the demo: a full load, a few edits on the simulated portal, an incremental load ------------
@@ -516,17 +595,17 @@ def run_demo(args: argparse.Namespace) -> Tuple[dlt.Pipeline, Dict[str, str]]:
     with SimPortal(size=args.demo_size, seed=7) as portal:
         print(f"Demo: simulated Bitrix24 portal with about {args.demo_size} CRM rows on loopback.")
         started = time.monotonic()
-        pipeline, earlier = run(args, portal.webhook_url, full_refresh=True)
-        print("\nFirst run (a full refresh of the demo pipeline):\n" + summary(pipeline, started, earlier))
-        failed = failures_of(latest_client())
+        pipeline, earlier, report = run(args, portal.webhook_url, full_refresh=True)
+        print("\nFirst run (a full refresh of the demo pipeline):\n" + summary(pipeline, started, earlier, report))
+        failed = dict(report.failed)
         edit_demo_portal(portal)
         before = stored_ids(pipeline, ("deals", "contacts"))
         started = time.monotonic()
-        pipeline, _ = run(args, portal.webhook_url, full_refresh=False)
+        pipeline, _, report = run(args, portal.webhook_url, full_refresh=False)
         after = stored_ids(pipeline, before)
         deleted = {table: len(before[table] - after[table]) for table in before}
-        print(f"\n{demo_block(pipeline, deleted)}\n\nSecond run:\n{summary(pipeline, started)}")
-    return pipeline, {**failed, **failures_of(latest_client())}
+        print(f"\n{demo_block(pipeline, deleted)}\n\nSecond run:\n{summary(pipeline, started, None, report)}")
+    return pipeline, {**failed, **report.failed}
 
 
 # ---- main --------------------------------------------------------------------------------------
@@ -550,9 +629,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.demo:
             pipeline, failed = run_demo(args)
         else:
-            pipeline, earlier = run(args, None)
-            print(summary(pipeline, started, earlier))
-            failed = failures_of(latest_client())
+            pipeline, earlier, report = run(args, None)
+            print(summary(pipeline, started, earlier, report))
+            failed = dict(report.failed)
     except Exception as exc:
         cause = _expected_cause(exc)
         if cause is None:

@@ -20,12 +20,14 @@ Configuration comes from `.dlt/config.toml`, `.dlt/secrets.toml` or environment 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import dlt
 from dlt.extract.resource import DltResource
 
+from .backfill import SliceReport, pending_backfills, run_in_slices
 from .client import Bitrix24Client, latest_client
 from .config import (
     check_category_ids,
@@ -66,6 +68,9 @@ __all__ = [
     "RetryBudgetExceeded",
     "STREAMS",
     "failed_streams",
+    "run_in_slices",
+    "pending_backfills",
+    "SliceReport",
 ]
 
 
@@ -89,6 +94,8 @@ def bitrix24_source(
     allow_external_schedulers: bool = False,
     detect_deletes: Optional[str] = None,
     fail_fast: bool = False,
+    backfill_slice_rows: Optional[int] = None,
+    max_run_minutes: Optional[float] = None,
 ) -> Iterator[DltResource]:
     """All streams of a Bitrix24 portal.
 
@@ -125,6 +132,11 @@ def bitrix24_source(
         fail_fast: stop the whole run at the first stream that fails for good. By default such a
             stream is stopped alone (logged as an ERROR, listed in `failed_streams()`), keeps its
             cursor, and the other streams load and commit theirs.
+        backfill_slice_rows: a first sync (or full refresh) of a keyset stream stops after about this
+            many rows, and the run commits them with the walk's progress; the next run resumes
+            there (`bitrix24.run_in_slices` runs slice after slice). None reads it in one run.
+        max_run_minutes: a backfill stops at its next answer once the source is this old; the
+            rows read so far are committed and the next run resumes (`backfill.py`).
     """
     webhook = parse_webhook_url(webhook_url)
     flags = {
@@ -143,6 +155,10 @@ def bitrix24_source(
         scopes_at_run_time=spa_ids is not None,
         requested=tuple(requested) if requested is not None else None,
         deal_products_method=check_deal_products_method(deal_products_method),
+        backfill_slice_rows=None if backfill_slice_rows in (None, 0, "0") else int(
+            check_number("backfill_slice_rows", backfill_slice_rows, 0, 10**9, integer=True)),
+        deadline=None if max_run_minutes is None else time.monotonic() + 60 * check_number(
+            "max_run_minutes", max_run_minutes, 0, 10**6),
     )
     client = Bitrix24Client(
         webhook,

@@ -132,20 +132,24 @@ def read_keyset(
     *,
     after: int = 0,
     first_batch: int = MAX_COMMANDS,
+    below: Optional[int] = None,
+    max_batch: int = MAX_COMMANDS,
 ) -> Iterator[List[Dict[str, Any]]]:
     """Yield the rows of `query` with ids above `after`, one list per HTTP answer (up to 50 pages:
     2,500 rows); downwards from the highest id where the query takes the guard, else upwards.
 
     `first_batch` list commands go into the first request (fewer when few rows are expected, as on
-    a routine incremental run: 10 commands, 500 rows) and later requests carry 50. Past the end of
-    the list, a command costs the portal next to nothing with the zero-prefixed bound, but a page
-    of rows without it: unguarded reads then start with a single command.
+    a routine incremental run: 10 commands, 500 rows) and later requests carry `max_batch` (50).
+    Past the end of the list, a command costs the portal next to nothing with the zero-prefixed
+    bound, but a page of rows without it: unguarded reads then start with a single command.
+    `below`: a downward walk starts under this id (a resumed backfill), not at the top.
     """
     down = query.guard
     guard_off = ("guard off", query.method)
     guarded = down and not client.is_cached(guard_off)
-    size = max(1, min(first_batch, MAX_COMMANDS)) if guarded else (MAX_COMMANDS if first_batch >= MAX_COMMANDS else 1)
-    upper: Optional[int] = None  # downwards: rows below this id are still to read (None: from the top)
+    full = max(1, min(max_batch, MAX_COMMANDS))
+    size = max(1, min(first_batch, full)) if guarded else (full if first_batch >= full else 1)
+    upper: Optional[int] = below  # downwards: rows below this id are still to read (None: from the top)
     failures = 0
     confirming = False  # a plain request checks an empty page that followed a full one
     while True:
@@ -205,7 +209,7 @@ def read_keyset(
             return
         if progressed:
             failures = 0
-        confirming, size = (True, 1) if check else (False, MAX_COMMANDS)
+        confirming, size = (True, 1) if check else (False, full)
 
 
 def _chain(query: ListQuery, keys: List[str], down: bool, upper: Optional[int], after: Any,

@@ -52,6 +52,17 @@ class StateGuard(ItemTransform):
     def __call__(self, item: Any, meta: Any = None) -> Any:
         return item
 
+    @property
+    def state(self) -> Optional[Dict[str, Any]]:
+        """The resource's own state (its `backfill` progress lives here, beside dlt's cursor)."""
+        return self._state
+
+    def set_cursor(self, path: str, value: Dict[str, Any]) -> None:
+        """Give dlt's cursor `path` this state, as a fresh object (late writes of dlt's incremental
+        step land in the detached old one)."""
+        if self._state is not None:
+            self._state["incremental"] = {path: copy.deepcopy(value)}
+
     def rollback(self) -> None:
         """Give the resource back the state it started this run with (thread-safe: one assignment)."""
         if self._state is None:
@@ -107,7 +118,7 @@ def run_stream(
     cursor: Optional[dlt.sources.incremental[Any]] = None,
 ) -> Iterator[Any]:
     """A resource: the stream's reader, isolated (see the module docstring)."""
-    kwargs = {"cursor": cursor} if cursor is not None else {}
+    kwargs = {"cursor": cursor, "guard": isolation.guards.get(stream.name)} if cursor is not None else {}
     try:
         yield from reader(client, stream, options, **kwargs)
     except Exception as exc:

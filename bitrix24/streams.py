@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import dlt
 import pendulum
 
+from . import backfill
 from .batch import PAGE, ListQuery, command, read_keyset, read_per_id
 from .client import Bitrix24Client, descriptor_map
 from .errors import ApiError, MethodNotFoundError
@@ -36,6 +37,8 @@ class Options:
     scopes_at_run_time: bool = False  # the source was built without asking the portal
     requested: Optional[tuple] = None  # streams the user named
     deal_products_method: str = "auto"  # "auto" (bulk, proved or fallen back) or "per_deal"
+    backfill_slice_rows: Optional[int] = None  # a backfill stops after this many rows (None: never)
+    deadline: Optional[float] = None  # time.monotonic() after which a backfill stops at its next answer
 
 
 def iso(moment: datetime) -> str:
@@ -166,20 +169,25 @@ def keyset(
     stream: Stream,
     options: Options,
     cursor: Optional[dlt.sources.incremental[Any]] = None,
+    guard: Any = None,
 ) -> Iterator[Any]:
     """Any ID-orderable list, read by the chained-batch keyset technique.
 
     With a date cursor the rows are limited to [last cursor value, the portal's clock when the
     stream starts): a row edited while the run is in progress falls after the window and is picked
     up by the next run. With the id as cursor (append-only tables) the keyset starts after it.
+    A first sync is a backfill (`backfill.py`): it may stop after a slice and resume in a later run,
+    in the same window.
     """
     if not readable(client, stream, options):
         return
     filters: Dict[str, Any] = dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {}
+    query = list_query(stream, filters)
+    walk = backfill.begin(stream, options, cursor, guard, down=query.guard)
     after, first_batch = 0, 50
     if cursor is not None:
-        lower = cursor.start_value
-        routine = lower is not None and cursor.end_value is None and lower != cursor.initial_value
+        lower = walk.lower if walk is not None else cursor.start_value
+        routine = walk is None and lower is not None and cursor.end_value is None and lower != cursor.initial_value
         if routine:
             first_batch = 10  # a routine incremental run: expect few changed rows
         if stream.cursor == stream.id_field:
@@ -187,24 +195,38 @@ def keyset(
             if cursor.end_value is not None:
                 filters[f"<{stream.id_field}"] = cursor.end_value
         else:
-            upper = cursor.end_value or client.portal_now()
+            upper = (walk.upper if walk is not None else None) or cursor.end_value or client.portal_now()
+            if walk is not None:
+                walk.upper = upper  # fixed for the whole backfill
             if lower is not None:
                 # Each run reads up to the portal's clock at its start (whole seconds, open), so
                 # a routine run's rows AT the last value were all there for the previous run:
                 # start after it. A first run or a backfill includes its start value.
                 filters[f"{'>' if routine else '>='}{stream.cursor}"] = iso(lower)
             filters[f"<{stream.cursor}"] = iso(upper)
-    query = list_query(stream, filters)
+    below = walk.bound if walk is not None and walk.down else None
+    if walk is not None and not walk.down and walk.bound:
+        after = walk.bound
     fix = PAGE_FIXES.get(stream.quirk or "")
     try:
         typing = typing_for(client, stream)
         hinted = False
-        for page in read_keyset(client, query, after=after, first_batch=first_batch):
+        pages = read_keyset(client, query, after=after, first_batch=first_batch, below=below,
+                            max_batch=walk.max_batch if walk is not None else 50)
+        for page in pages:
             typing.convert_all(page)
             if fix:
                 fix(client, stream, options, page)
             yield page if hinted else _with_columns(page, typing)
             hinted = True
+            if walk is not None:
+                walk.record(page, stream.id_field)
+                if walk.slice_full():
+                    pages.close()
+                    backfill.finish(walk, guard, complete=False, cursor=cursor)
+                    return
+        if walk is not None:
+            backfill.finish(walk, guard, complete=True, cursor=cursor)
         if options.detect_deletes and cursor is not None and stream.cursor != stream.id_field:
             yield from deletions(client, stream, options, dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {})
     except MethodNotFoundError:
