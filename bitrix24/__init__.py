@@ -20,7 +20,6 @@ Configuration comes from `.dlt/config.toml`, `.dlt/secrets.toml` or environment 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
@@ -135,8 +134,8 @@ def bitrix24_source(
         backfill_slice_rows: a first sync (or full refresh) of a keyset stream stops after about this
             many rows, and the run commits them with the walk's progress; the next run resumes
             there (`bitrix24.run_in_slices` runs slice after slice). None reads it in one run.
-        max_run_minutes: a backfill stops at its next answer once the source is this old; the
-            rows read so far are committed and the next run resumes (`backfill.py`).
+        max_run_minutes: a backfill stops at its next answer once the run (from its first request)
+            is this old; the rows read so far are committed and the next run resumes (`backfill.py`).
     """
     webhook = parse_webhook_url(webhook_url)
     flags = {
@@ -157,7 +156,7 @@ def bitrix24_source(
         deal_products_method=check_deal_products_method(deal_products_method),
         backfill_slice_rows=None if backfill_slice_rows in (None, 0, "0") else int(
             check_number("backfill_slice_rows", backfill_slice_rows, 0, 10**9, integer=True)),
-        deadline=None if max_run_minutes is None else time.monotonic() + 60 * check_number(
+        max_run_seconds=None if max_run_minutes is None else 60 * check_number(
             "max_run_minutes", max_run_minutes, 0, 10**6),
     )
     client = Bitrix24Client(

@@ -15,7 +15,7 @@ edit made meanwhile (its time is past the window) is left to the first increment
 starts from the largest cursor value the backfill read, exactly as after an uninterrupted one.
 While a backfill is unfinished dlt's own cursor is kept where it was (its filter must not drop the
 older rows of later slices); the slice that reaches the bottom sets it. `max_run_minutes` ends a
-slice early, at the next answer.
+slice early, at the next answer (the clock starts with the run's first request).
 
 `run_in_slices` runs slice after slice until every backfill is done or the time is up; the CLI and
 the Airflow DAG use it. A run killed midway loses only its unfinished slice.
@@ -30,10 +30,10 @@ from typing import Any, Callable, Dict, List, Optional
 import dlt
 import pendulum
 
+from .isolation import BACKFILL  # resource-state key of the progress
+
 logger = logging.getLogger("bitrix24")
 
-BACKFILL = "backfill"  # resource-state key
-ROWS_PER_ANSWER = 2_500
 
 
 @dataclass
@@ -55,6 +55,7 @@ class Walk:
     deadline: Optional[float] = None
     read: int = 0  # rows of this slice
     state: Dict[str, Any] = field(default_factory=dict)
+    guard: Any = None  # the resource's StateGuard: frozen after a failure, then nothing is recorded
 
     @property
     def max_batch(self) -> int:
@@ -76,7 +77,8 @@ class Walk:
             self.max = largest if self.max is None else max(self.max, largest)
         self.rows += len(rows)
         self.read += len(rows)
-        self.state[BACKFILL] = self.as_state()
+        if not self.guard.frozen:
+            self.state[BACKFILL] = self.as_state()
 
     def slice_full(self) -> bool:
         if self.slice_rows and self.read >= self.slice_rows:
@@ -104,7 +106,7 @@ def _value(text: Any, by_id: bool) -> Any:
     return pendulum.parse(text)
 
 
-def begin(stream: Any, options: Any, cursor: Any, guard: Any, down: bool) -> Optional[Walk]:
+def begin(client: Any, stream: Any, options: Any, cursor: Any, guard: Any, down: bool) -> Optional[Walk]:
     """The backfill this run continues or starts for a keyset stream; None for a routine incremental
     run, a bounded window (`end_value`, Airflow's data interval) or a stream without a cursor."""
     if cursor is None or guard is None or guard.state is None or cursor.end_value is not None:
@@ -115,8 +117,11 @@ def begin(stream: Any, options: Any, cursor: Any, guard: Any, down: bool) -> Opt
     routine = start is not None and start != cursor.initial_value
     if saved is None and routine:
         return None
+    deadline = None
+    if options.max_run_seconds is not None:  # the run's clock starts with its first request
+        deadline = (client.first_request_at or time.monotonic()) + options.max_run_seconds
     walk = Walk(stream.name, stream.cursor, by_id, down, slice_rows=options.backfill_slice_rows,
-                deadline=options.deadline, state=guard.state)
+                deadline=deadline, state=guard.state, guard=guard)
     if saved is not None:
         walk.resumed = True
         walk.lower, walk.upper = _value(saved.get("lower"), by_id), _value(saved.get("upper"), by_id)
@@ -129,10 +134,13 @@ def begin(stream: Any, options: Any, cursor: Any, guard: Any, down: bool) -> Opt
 
 def finish(walk: Walk, guard: Any, complete: bool, cursor: Any) -> None:
     """End of a slice. Unfinished: keep the progress, and dlt's cursor where it was. Finished: drop
-    the progress; a backfill that took several runs sets dlt's cursor to the largest value it read."""
+    the progress; a backfill that took several runs sets dlt's cursor to the largest value it read.
+    A stream rolled back after a failure (its transformer's) keeps the state it started with."""
+    if guard.frozen:
+        return
     if not complete:
         walk.state[BACKFILL] = walk.as_state()
-        guard.rollback()
+        guard.keep_cursor()
         logger.info("%s: backfill slice done, %d rows so far; the next run resumes %s id %s", walk.stream,
                     walk.rows, "below" if walk.down else "above", walk.bound)
         return
@@ -193,8 +201,8 @@ def run_in_slices(
     after_slice: Optional[Callable[[int, Dict[str, Dict[str, Any]]], None]] = None,
     **run_kwargs: Any,
 ) -> SliceReport:
-    """Run `pipeline` on `make_source(max_run_minutes=...)` until no backfill is pending, or the time
-    is used up. The first run loads every stream; later ones only the streams still backfilling and
+    """Run `pipeline` on `make_source(max_run_minutes=...)` until no backfill is pending, the time is
+    used up, or a stream has failed for good (`report.failed`; the next run resumes). The first run loads every stream; later ones only the streams still backfilling and
     their sub-resources. `run_kwargs` go to the first `pipeline.run` (e.g. `refresh`)."""
     from .settings import STREAMS
 
@@ -227,9 +235,8 @@ def run_in_slices(
         if deadline is not None and time.monotonic() >= deadline:
             report.stopped_by_time = True
             break
-        still = [n for n in report.pending if n not in report.failed]
-        if not still:
-            break
-        names = still + [s.name for s in STREAMS if s.parent in still]
+        if report.failed:
+            break  # a stream failed for good: report it; the next run resumes from what was committed
+        names = list(report.pending) + [s.name for s in STREAMS if s.parent in report.pending]
     return report
 

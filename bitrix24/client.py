@@ -275,6 +275,7 @@ class Bitrix24Client:
         self._blocked_until: Dict[str, float] = {}  # method -> self._now() when usable again
         self._reset_at: Dict[str, float] = {}  # method -> seconds from last answer to its reset
         self._clock: Optional[Tuple[float, float, str]] = None  # (portal_ts, monotonic, offset)
+        self.first_request_at: Optional[float] = None  # time.monotonic() of the first HTTP request
         self._cache: Dict[Any, Any] = {}
         self._cache_locks: Dict[Any, threading.Lock] = {}
         self._reached = False  # set by the first answer that is Bitrix JSON
@@ -412,6 +413,8 @@ class Bitrix24Client:
         ))
 
     def _attempt(self, url: str, method: str, params: Dict[str, Any], methods: List[str], retry: _Retry) -> Dict[str, Any]:
+        if self.first_request_at is None:
+            self.first_request_at = time.monotonic()  # the run's clock (max_run_minutes) starts here
         self.stats.count(_method_of(method), methods, None if retry.attempt == 1 else "retry")
         status, content, location = self._post(url, params, retry)
         if status in (301, 302, 307, 308):

@@ -26,6 +26,8 @@ from dlt.extract.items_transform import ItemTransform
 
 from .errors import Bitrix24Error
 
+BACKFILL = "backfill"  # resource-state key of a first sync's progress (backfill.py)
+
 logger = logging.getLogger("bitrix24")
 
 RESUMES = "its cursor is kept, so the next run resumes where its last good run ended"
@@ -41,11 +43,14 @@ class StateGuard(ItemTransform):
         self.isolation = isolation
         self._state: Optional[Dict[str, Any]] = None
         self._snapshot: Any = None
+        self._backfill: Any = None
+        self.frozen = False  # rolled back after a failure: the stream's state must not move any more
 
     def bind(self, pipe: Any) -> "StateGuard":
         # dlt may bind a copy of the pipe's steps: the bound guard is the one that registers
         self._state = dlt.current.resource_state(pipe.name)
         self._snapshot = copy.deepcopy(self._state.get("incremental"))
+        self._backfill = copy.deepcopy(self._state.get(BACKFILL))
         self.isolation.register(pipe.name, self)
         return self
 
@@ -63,14 +68,26 @@ class StateGuard(ItemTransform):
         if self._state is not None:
             self._state["incremental"] = {path: copy.deepcopy(value)}
 
-    def rollback(self) -> None:
-        """Give the resource back the state it started this run with (thread-safe: one assignment)."""
+    def keep_cursor(self) -> None:
+        """Give dlt's cursor back the value it started this run with (thread-safe: one assignment)."""
         if self._state is None:
             return
         if self._snapshot is None:
             self._state.pop("incremental", None)
         else:
             self._state["incremental"] = copy.deepcopy(self._snapshot)
+
+    def rollback(self) -> None:
+        """After a failure: the cursor and a first sync's progress as the run started, and frozen
+        (a backfill still running - a parent whose transformer failed - records no more progress)."""
+        if self._state is None:
+            return
+        self.frozen = True
+        self.keep_cursor()
+        if self._backfill is None:
+            self._state.pop(BACKFILL, None)
+        else:
+            self._state[BACKFILL] = copy.deepcopy(self._backfill)
 
 
 class Isolation:

@@ -38,7 +38,7 @@ class Options:
     requested: Optional[tuple] = None  # streams the user named
     deal_products_method: str = "auto"  # "auto" (bulk, proved or fallen back) or "per_deal"
     backfill_slice_rows: Optional[int] = None  # a backfill stops after this many rows (None: never)
-    deadline: Optional[float] = None  # time.monotonic() after which a backfill stops at its next answer
+    max_run_seconds: Optional[float] = None  # a backfill stops at its next answer once the run is this old
 
 
 def iso(moment: datetime) -> str:
@@ -183,7 +183,7 @@ def keyset(
         return
     filters: Dict[str, Any] = dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {}
     query = list_query(stream, filters)
-    walk = backfill.begin(stream, options, cursor, guard, down=query.guard)
+    walk = backfill.begin(client, stream, options, cursor, guard, down=query.guard)
     after, first_batch = 0, 50
     if cursor is not None:
         lower = walk.lower if walk is not None else cursor.start_value

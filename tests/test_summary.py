@@ -12,7 +12,8 @@ from types import SimpleNamespace
 from conftest import SUBS, query, source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import bitrix24_pipeline  # noqa: E402
+import bitrix24_pipeline
+from bitrix24 import SliceReport  # noqa: E402
 
 
 def rows_this_run(text: str) -> dict:
@@ -72,7 +73,8 @@ def test_failed_streams_are_listed_and_end_the_run_with_one_error_line(monkeypat
         total_requests=3, commands=Counter(a=3), throttle_wait=0.0, limit_wait=0.0, retry_wait=0.0))
     pipeline = SimpleNamespace(last_trace=None, dataset=lambda: None)
     monkeypatch.setattr(bitrix24_pipeline, "latest_client", lambda: client)
-    monkeypatch.setattr(bitrix24_pipeline, "run", lambda args, url: (pipeline, {}))
+    report = SliceReport(slices=1, failed=dict(failures))
+    monkeypatch.setattr(bitrix24_pipeline, "run", lambda args, url: (pipeline, {}, report))
     monkeypatch.setattr(bitrix24_pipeline, "is_duckdb", lambda p: False)
     assert bitrix24_pipeline.main(["--progress", "none"]) == 1
     out, err = capsys.readouterr()
