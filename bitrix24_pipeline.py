@@ -3,6 +3,7 @@
     python bitrix24_pipeline.py                  # the portal configured in .dlt/secrets.toml
     python bitrix24_pipeline.py --demo           # a simulated portal, no account needed
     python bitrix24_pipeline.py --streams deals,contacts --destination postgres
+    python bitrix24_pipeline.py --max-minutes 50     # a first sync: stop after 50 min, resume next run
     python bitrix24_pipeline.py --help
 
 Bad input (a missing or malformed setting, a broken .dlt/*.toml, an unknown destination or
@@ -33,7 +34,7 @@ from bitrix24.backfill import progress_line
 from bitrix24.client import latest_client
 from bitrix24.settings import STREAMS_BY_NAME
 
-SLICE_ROWS = 50_000  # 20 answers of 2,500 rows per stream and slice (README, "A first sync")
+SLICE_ROWS = 10_000  # 4 answers of 2,500 rows per stream and slice (README, "A first sync in slices")
 DEMO_SIZE = 3000
 DEMO_MAX_SIZE = 1_000_000
 NO_WEBHOOK = (

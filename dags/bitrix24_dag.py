@@ -20,11 +20,15 @@ Settings (environment variables of the scheduler and the workers):
     BITRIX24_SCHEDULE                schedule (default @daily)
     BITRIX24_START_DATE              first data interval (default 2026-01-01); runs catch up from it
     BITRIX24_DECOMPOSE               serialize (default), parallel-isolated or none
+    BITRIX24_MAX_RUN_MINUTES         time box of a task's first sync of a state-driven stream (default
+                                     45; each task's execution_timeout is 15 minutes more)
 
 Every run loads exactly its data interval (`allow_external_schedulers=True`): the date-cursor
 streams ask Bitrix24 for rows changed in [data_interval_start, data_interval_end). Load the history
 before the DAG's start date once with `python bitrix24_pipeline.py` into the same dataset (rows are
-merged on their primary keys), or with a backfill of the DAG.
+merged on their primary keys), or with a backfill of the DAG. The streams whose cursor is their id
+(stage history) follow the pipeline state, not the interval: their first sync stops cleanly after
+BITRIX24_MAX_RUN_MINUTES, commits what it read, and the next DAG run resumes it.
 
 Parsing this file builds the source (dlt lays out the tasks from its streams), so the webhook URL
 must be configured wherever DAGs are parsed. Smart-process (SPA) ids come from
@@ -56,6 +60,7 @@ START_DATE = pendulum.parse(os.environ.get("BITRIX24_START_DATE", "2026-01-01"),
 # portal's request-rate limit. "parallel-isolated": groups run side by side, each with its own
 # pipeline state; mind that all of them draw on the same portal limit (2 requests/s).
 DECOMPOSE = os.environ.get("BITRIX24_DECOMPOSE", "serialize")
+MAX_RUN_MINUTES = float(os.environ.get("BITRIX24_MAX_RUN_MINUTES", "45"))
 
 
 def spa_entity_type_ids() -> list:
@@ -81,7 +86,8 @@ def destination():
     start_date=START_DATE,
     catchup=True,  # every interval is loaded once, none is skipped after a pause
     max_active_runs=1,  # one run at a time: runs share the pipeline state and the portal's limits
-    default_args={"owner": "dlt", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "dlt", "retries": 2, "retry_delay": timedelta(minutes=5),
+                  "execution_timeout": timedelta(minutes=MAX_RUN_MINUTES + 15)},
     tags=["dlt", "bitrix24"],
     doc_md=__doc__,
 )
@@ -100,8 +106,10 @@ def bitrix24_dag():
     )
     # fail_fast: a stream that fails fails its task, so Airflow retries it and the data interval is
     # never marked done with a stream missing (each task loads exactly its interval).
+    # max_run_minutes: a first sync of a state-driven stream stops at its next answer once the task
+    # has run this long (counted from its first request), so the task ends within execution_timeout.
     source = bitrix24_source(spa_entity_type_ids=spa_entity_type_ids(), allow_external_schedulers=True,
-                             fail_fast=True)
+                             fail_fast=True, max_run_minutes=MAX_RUN_MINUTES)
     # Deal products, comments and contacts are transformers on `deals`: dlt keeps a resource and
     # its transformers in one task, so they always see the deals of that run.
     tasks.add_run(pipeline, source, decompose=DECOMPOSE, trigger_rule="all_success")
