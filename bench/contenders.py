@@ -71,7 +71,7 @@ def make_pipeline(a: argparse.Namespace, name: str) -> dlt.Pipeline:
     # (bounded memory, one load job at a time); .dlt/config.toml applies to every contender (run.py starts
     # them in the repository). The peers keep dlt's DuckDB defaults: fast_bitrix24's raw comment FILES
     # (objects keyed by file id) make DuckDB's JSON reader need more than 512 MB for 12k rows.
-    if a.contender in ("ours", "floor"):
+    if a.contender in ("ours", "floor", "ours_slices"):
         from bitrix24_pipeline import cap_duckdb_memory
 
         cap_duckdb_memory()
@@ -93,7 +93,7 @@ def loaded_rows(pipeline: dlt.Pipeline) -> Dict[str, int]:
 # ---------------------------------------------------------------------------- ours
 
 
-def our_source(a: argparse.Namespace):
+def our_source(a: argparse.Namespace, **more: Any):
     if a.patch:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import prototypes
@@ -111,6 +111,7 @@ def our_source(a: argparse.Namespace):
         request_burst=a.burst,
         operating_time_threshold=a.threshold,
         max_retry_seconds=600,
+        **more,
     )
     if a.parallel:
         # "all": the deal sub-resource transformers too (list streams are parallelized by the connector)
@@ -373,8 +374,42 @@ def run_reference(a: argparse.Namespace) -> Dict[str, Any]:
             "deals_seen": counters["deals"], "deals_sampled": counters.get("sampled_deals", counters["deals"])}
 
 
+class _Stopped(Exception):
+    """Ends a sliced run after --stop-after slices, as a run stopped between two slices would."""
+
+
+def run_ours_slices(a: argparse.Namespace) -> Dict[str, Any]:
+    """Ours through `run_in_slices` (bitrix24_pipeline.py's way): a first sync committed every
+    --slice-rows rows; with --stop-after K the process ends after its K-th committed slice."""
+    from bitrix24 import pending_backfills, run_in_slices
+
+    pipeline = make_pipeline(a, a.name or "ours_slices")
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    requests = []
+
+    def make(max_run_minutes=None):
+        return our_source(a, backfill_slice_rows=a.slice_rows or None)
+
+    def after(number, left):
+        from bitrix24.client import latest_client
+
+        requests.append(latest_client().stats.total_requests)
+        if a.stop_after and number >= a.stop_after and left:
+            raise _Stopped()
+
+    stopped = False
+    try:
+        run_in_slices(pipeline, make, after_slice=after, loader_file_format="jsonl")
+    except _Stopped:
+        stopped = True
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    return {"wall_s": wall, "cpu_s": cpu, "rows": loaded_rows(pipeline), "slices": len(requests),
+            "client": {"client_requests": sum(requests)}, "stopped": stopped,
+            "pending": sorted(pending_backfills(pipeline))}
+
+
 RUNNERS = {"ours": run_ours, "floor": run_floor, "fb24": run_fb24, "rest_api": run_rest_api,
-           "reference": run_reference}
+           "reference": run_reference, "ours_slices": run_ours_slices}
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -392,6 +427,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--load-workers", type=int, default=0, help="dlt [load] workers (default: dlt's, 20)")
     ap.add_argument("--extract-workers", type=int, default=0, help="dlt [extract] workers (default: dlt's, 5)")
     ap.add_argument("--patch", default="", help="ours: prototype fixes to apply first (bench/prototypes.py)")
+    ap.add_argument("--slice-rows", type=int, default=10_000, help="ours_slices: backfill_slice_rows")
+    ap.add_argument("--stop-after", type=int, default=0, help="ours_slices: end the process after this many slices")
     ap.add_argument("--deal-sample", type=int, default=1, help="reference: per-deal calls for every Nth deal only")
     a = ap.parse_args(argv)
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")

@@ -122,6 +122,22 @@ def markdown(results: Dict[str, Any]) -> str:
                              fmt_s(r["modelled_s"]), f"{r['local_wall_s']:.1f} s", f"{r['cpu_s']:.1f} s"])
             L.append(md_table(["ours", "requests", "rejected (503/429)", "actual under limits", "modelled",
                                "local wall", "client CPU"], rows))
+    backfills = [e for e in sizes if e.get("backfill")]
+    if backfills:
+        L.append("## A first sync in slices, stopped and resumed\n")
+        for e in backfills:
+            b = e["backfill"]
+            cut = b["interrupted_twice"]
+            L.append(f"Size {size_label(e['size'])}, every stream and deal option, slices of {b['slice_rows']:,} rows "
+                     "per stream (`run_in_slices`, as `bitrix24_pipeline.py` runs a first sync). *Stopped twice*: the "
+                     "process ended after its first committed slice, twice, then a third run went to the end"
+                     f"{' (measured at ' + b['commit'][:7] + ')' if b.get('commit') else ''}.\n")
+            rows = [["uninterrupted", fmt_n(b["uninterrupted"]["requests"]), fmt_n(b["uninterrupted"]["slices"]),
+                     fmt_n(b["uninterrupted"]["rows"]), ""],
+                    ["stopped twice, resumed", fmt_n(cut["requests"]), fmt_n(cut["slices"]), fmt_n(cut["rows"]),
+                     " + ".join(fmt_n(p["requests"]) for p in cut["runs"])]]
+            L.append(md_table(["first sync", "HTTP requests", "slices", "rows loaded", "requests per run"], rows))
+            L.append(f"Same rows in both destinations: {'yes' if b.get('same_rows') else 'NO'}.\n")
     checks = [(e["size"], k, v) for e in sizes for k, v in (e.get("plan_check") or {}).items()
               if k.split(":")[0] in ("fb24", "rest_api", "reference")]
     if checks:

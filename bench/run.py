@@ -204,6 +204,8 @@ class Bench:
                         f"(cpu {summary['cpu_s']:.1f} s), {summary['rss_mb']:.0f} MB")
             if a.check_plans:
                 entry["plan_check"] = self.check_plans(info, entry)
+            if size == a.backfill_size and "ours" in a.contenders and not a.no_backfill:
+                entry["backfill"] = self.backfill(sim, size)
             if size == a.parallel_size and "ours" in a.contenders and not a.no_parallel:
                 entry["parallel"] = self.parallelism(sim, size, entry)
         finally:
@@ -296,6 +298,29 @@ class Bench:
         sim.limits(None)
         return out
 
+    def backfill(self, sim: Sim, size: int) -> Dict[str, Any]:
+        """A first sync in slices, uninterrupted and stopped twice (after one committed slice each
+        time, then run to the end): the requests each costs (issue 15)."""
+        rows = str(self.a.slice_rows)
+        log(f"size {size:,}: ours, first sync in slices of {int(rows):,} rows, uninterrupted")
+        whole = self.run_contender(sim, size, "ours_slices", "full", ["--slice-rows", rows], name="bf_whole")
+        out: Dict[str, Any] = {"slice_rows": int(rows), "uninterrupted": {
+            "requests": len(whole["records"]), "slices": whole["slices"], "rows": sum(whole["dest_rows"].values())}}
+        parts = []
+        for stop in (1, 1, 0):
+            log(f"size {size:,}: ours, first sync in slices, {'stopped after 1 slice' if stop else 'to the end'}")
+            res = self.run_contender(sim, size, "ours_slices", "full", ["--slice-rows", rows, "--stop-after", str(stop)],
+                                     name="bf_cut")
+            parts.append({"requests": len(res["records"]), "slices": res["slices"], "stopped": res["stopped"],
+                          "pending": res["pending"]})
+        cut_rows = sum(res["dest_rows"].values())
+        out["interrupted_twice"] = {"runs": parts, "requests": sum(p["requests"] for p in parts),
+                                    "slices": sum(p["slices"] for p in parts), "rows": cut_rows}
+        out["same_rows"] = whole["dest_rows"] == res["dest_rows"]
+        log(f"  uninterrupted {out['uninterrupted']['requests']:,} requests; interrupted twice "
+            f"{out['interrupted_twice']['requests']:,}; same rows: {out['same_rows']}")
+        return out
+
     def save(self) -> None:
         path = Path(self.a.out) / "results.json"
         data = json.loads(json.dumps(self.results, default=str))
@@ -361,6 +386,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--parallel-size", type=int, default=10_000,
                     help="size of the parallelism experiment under real (time-scaled) limits (default 10000)")
     ap.add_argument("--no-parallel", action="store_true", help="skip the parallelism experiment")
+    ap.add_argument("--backfill-size", type=int, default=100_000, help="size of the sliced-backfill experiment")
+    ap.add_argument("--no-backfill", action="store_true", help="skip the sliced-backfill experiment")
+    ap.add_argument("--slice-rows", type=int, default=10_000, help="backfill experiment: rows per slice")
+    ap.add_argument("--only-backfill", action="store_true",
+                    help="run only the backfill experiment and add it to the existing results.json")
     ap.add_argument("--parallel-variants", default="", help="indices of the parallelism variants to run (default: all)")
     ap.add_argument("--scale", type=float, help="time scale of the parallelism experiment (default: automatic)")
     ap.add_argument("--parallel-budget", type=float, default=60.0,
@@ -390,7 +420,29 @@ def main(argv: Optional[List[str]] = None) -> None:
     if a.report_only:
         report.write(json.loads((Path(a.out) / "results.json").read_text()), Path(a.out))
         return
+    if a.only_backfill:
+        only_backfill(a)
+        return
     Bench(a).run()
+
+
+def only_backfill(a: argparse.Namespace) -> None:
+    """The sliced-backfill experiment alone, added to the last full run's results.json."""
+    path = Path(a.out) / "results.json"
+    results = json.loads(path.read_text())
+    bench = Bench(a)
+    size = a.backfill_size
+    sim = Sim(size, a.seed, bench.work, python=bench.python)
+    try:
+        entry = results["sizes"].setdefault(str(size), {"size": size, "runs": {}})
+        entry["backfill"] = bench.backfill(sim, size)
+        entry["backfill"]["commit"] = bench.meta()["commit"]
+    finally:
+        sim.stop()
+    path.write_text(json.dumps(results, indent=1))
+    report.write(results, Path(a.out))
+    if not a.keep_workdir and not a.workdir:
+        shutil.rmtree(bench.work, ignore_errors=True)
 
 
 if __name__ == "__main__":
