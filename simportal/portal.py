@@ -15,8 +15,8 @@ from .methods import REGISTRY, Ctx, Result, load_all
 from .schema import DATE, DT, FLOAT2, INT, MF, UF
 from .util import Clock
 
-ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog")
-LEGACY = ("contact", "company", "deal", "lead", "activity", "product")
+ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog", "task")
+LEGACY = ("contact", "company", "deal", "lead", "activity", "product", "quote")
 
 
 class Options:
@@ -59,6 +59,8 @@ class Options:
                                          # ACCESS_DENIED ("denied") or passes ("ok")
         log_enabled=True,                # keep p.log records
         request_log_enabled=True,        # keep p.requests (compact: per-command method + cost)
+        smart_invoices=True,             # crm.item.list/.fields entityTypeId 31; False: NOT_FOUND (a portal
+                                         # still on the old invoices)
     )
 
     def __init__(self, **kw):
