@@ -87,12 +87,13 @@ class ListQuery:
     filter_key: str = "filter"  # "FILTER" for user.get and voximplant.statistic.get
     id_field: str = "ID"  # key of the id in each row
     items_key: Optional[str] = None  # "items" when the result is wrapped: {"items": [...]}
+    filter_id: Optional[str] = None  # the id's name in filters when it differs from the row key (tasks: ID / id)
 
     guard: bool = True  # read downwards with the zero-prefixed bound (legacy CRM and D7 filters)
 
     def page_command(self, after: Any) -> str:
         params = dict(self.params)  # carries the order: ID ascending, in the method's own syntax
-        params[self.filter_key] = {**self.filter, f">{self.id_field}": after}
+        params[self.filter_key] = {**self.filter, f">{self.filter_id or self.id_field}": after}
         params["start"] = -1
         return command(self.method, params)
 
@@ -101,10 +102,11 @@ class ListQuery:
         params = {k: ({f: "DESC" for f in v} if k.lower() == "order" and isinstance(v, Mapping) else v)
                   for k, v in self.params.items()}
         conditions = dict(self.filter)
+        name = self.filter_id or self.id_field
         if after:
-            conditions[f">{self.id_field}"] = after
+            conditions[f">{name}"] = after
         if upper is not None:  # replaces a caller's `<ID` (the chain starts below it)
-            conditions[f"<{self.id_field}"] = Ref(f"0{upper}") if guarded and isinstance(upper, Ref) else upper
+            conditions[f"<{name}"] = Ref(f"0{upper}") if guarded and isinstance(upper, Ref) else upper
         params[self.filter_key] = conditions
         params["start"] = -1
         return command(self.method, params)

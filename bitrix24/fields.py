@@ -249,8 +249,13 @@ class FieldTyping:
         descriptors: Mapping[str, Mapping[str, Any]],
         table: str = "",
         overrides: Optional[Mapping[str, str]] = None,
+        parent: Optional[Tuple[str, str]] = None,
     ) -> None:
+        """`parent` = (row id key, column): each entry of a multi-field (PHONE, …) gets the row's id
+        in that column, so the child table joins on a Bitrix key (`contacts__phone.contact_id`)."""
         self.table = table
+        self.parent = parent
+        self.multifields: List[str] = []
         self.converters: List[Tuple[str, Converter]] = []
         self.text_fields: List[str] = []  # only "" -> None; handled without a call per value
         self._warned: set = set()
@@ -265,6 +270,8 @@ class FieldTyping:
             if multiple:
                 convert, data_type = _multiple(convert), "json"
             self.kinds[code] = "multiple" if multiple else kind
+            if kind == "multifield" and parent:
+                self.multifields.append(code)
             if kind == "text" and not multiple:
                 self.text_fields.append(code)
             else:
@@ -298,6 +305,14 @@ class FieldTyping:
                 row[code] = convert(value)
             except _CONVERSION_ERRORS:
                 self._keep(code, value)
+        for code in self.multifields:
+            entries = row.get(code)
+            if isinstance(entries, list):
+                key, column = self.parent  # type: ignore[misc]
+                owner = to_int(row.get(key))
+                for entry in entries:
+                    if isinstance(entry, dict):
+                        entry[column] = owner
         return row
 
     def _keep(self, code: str, value: Any) -> None:

@@ -12,7 +12,7 @@ from .settings import STREAMS, STREAMS_BY_NAME, Stream, spa_streams
 
 logger = logging.getLogger("bitrix24")
 
-SPA_NAME = re.compile(r"^spa_(fields_)?\d+$")
+SPA_NAME = re.compile(r"^spa_(fields_|categories_)?\d+$")
 
 
 def _as_list(value: Any) -> List[str]:

@@ -35,6 +35,7 @@ class Stream:
     parent: Optional[str] = None  # for transformers: the stream whose rows they receive
     merge_key: Optional[str] = None  # child rows are replaced per value of this key
     quirk: Optional[str] = None  # key of streams.QUIRKS: method-specific params or row fixes
+    filter_names: Mapping[str, str] = field(default_factory=dict)  # row key -> its name in filters (tasks)
 
     @property
     def incremental_capable(self) -> bool:
@@ -78,6 +79,13 @@ def _history(name: str, entity_type_id: int, stage: str) -> Stream:
                "CREATED_TIME": "datetime", f"{stage}_ID": "string", f"{stage}_SEMANTIC_ID": "string"},
     )
 
+
+TASK_SELECT = (
+    "ID", "PARENT_ID", "TITLE", "DESCRIPTION", "MARK", "PRIORITY", "MULTITASK", "NOT_VIEWED", "REPLICATE", "GROUP_ID",
+    "STAGE_ID", "CREATED_BY", "CREATED_DATE", "RESPONSIBLE_ID", "ACCOMPLICES", "AUDITORS", "CHANGED_BY",
+    "CHANGED_DATE", "STATUS", "STATUS_CHANGED_BY", "CLOSED_BY", "CLOSED_DATE", "DATE_START", "DEADLINE",
+    "ALLOW_CHANGE_DEADLINE", "TASK_CONTROL", "TIME_ESTIMATE", "COMMENTS_COUNT", "UF_*",
+)
 
 STREAMS: Tuple[Stream, ...] = (
     _entity("contacts", "contact", "DATE_MODIFY", ("*", "UF_*") + MULTIFIELDS),
@@ -148,6 +156,85 @@ STREAMS: Tuple[Stream, ...] = (
                "WORKTIME_HOLIDAYS": "object", "DATE_CREATE": "datetime", "DATE_MODIFY": "datetime",
                "MODIFY_USER_ID": "user"},
     ),
+    # Pipelines and the rest added with issue 12 (docs: bitrix24/b24restdocs, see simportal/m_more.py).
+    Stream(
+        name="deal_categories",
+        method="crm.category.list",
+        reader="pages",
+        primary_key="id",
+        id_field="id",
+        items_key="categories",
+        params={"entityTypeId": 2},
+        types={"id": "integer", "sort": "integer", "entityTypeId": "integer", "isDefault": "char"},
+    ),
+    _entity("quotes", "quote", "DATE_MODIFY", ("*", "UF_*")),
+    _fields("quote_fields", "crm.quote.fields"),
+    Stream(
+        name="invoices",  # smart invoices: a built-in dynamic type, read like an SPA
+        method="crm.item.list",
+        reader="keyset",
+        cursor="updatedTime",
+        fields_method="crm.item.fields?entityTypeId=31",
+        params={"entityTypeId": 31, "select": ("*",), "order": {"id": "ASC"}},
+        primary_key="id",
+        id_field="id",
+        items_key="items",
+        quirk="optional",  # a portal still on the old invoices has no entityTypeId 31: skipped
+    ),
+    replace(_fields("invoice_fields", "crm.item.fields?entityTypeId=31"), quirk="optional"),
+    Stream(
+        name="requisites",  # full table: DATE_MODIFY is not known to be set when a requisite is created
+        method="crm.requisite.list",
+        reader="keyset",
+        fields_method="crm.requisite.fields",
+        params={"select": ("*", "UF_*"), "order": {"ID": "ASC"}},
+    ),
+    Stream(
+        name="addresses",  # no ID: keyed by type and owner, paged by `start` (counted)
+        method="crm.address.list",
+        reader="pages",
+        fields_method="crm.address.fields",
+        primary_key=("TYPE_ID", "ENTITY_TYPE_ID", "ENTITY_ID"),
+        id_field=("TYPE_ID", "ENTITY_TYPE_ID", "ENTITY_ID"),  # type: ignore[arg-type]
+        params={"order": {"ENTITY_TYPE_ID": "ASC", "ENTITY_ID": "ASC", "TYPE_ID": "ASC"}},
+    ),
+    Stream(
+        name="currencies",
+        method="crm.currency.list",
+        reader="unpaged",
+        primary_key="CURRENCY",
+        fields_method="crm.currency.fields",
+        params={"order": {"sort": "asc", "currency": "asc"}},  # lower-case names (docs)
+    ),
+    Stream(
+        name="product_sections",
+        method="crm.productsection.list",
+        reader="keyset",
+        fields_method="crm.productsection.fields",
+        params={"select": ("*",), "order": {"ID": "ASC"}},
+    ),
+    Stream(
+        name="tasks",
+        method="tasks.task.list",
+        reader="keyset",
+        scope=("task",),
+        cursor="changedDate",
+        fields_method="tasks.task.getFields",
+        # rows come back camelCase inside {"tasks": [...]}; select, filter and order take UPPER_SNAKE
+        params={"select": TASK_SELECT, "order": {"ID": "ASC"}},
+        primary_key="id",
+        id_field="id",
+        items_key="tasks",
+        filter_names={"id": "ID", "changedDate": "CHANGED_DATE"},
+        quirk="tasks",
+    ),
+    Stream(
+        name="field_values",  # every enumeration item and status of the run's `.fields`, with its label
+        method="crm.status.list",
+        reader="field_values",
+        primary_key=("entity", "field", "item_id"),
+        types={"entity": "string", "field": "string", "item_id": "string", "label": "string", "sort": "integer"},
+    ),
     Stream(
         name="spa_types",
         method="crm.type.list",
@@ -209,7 +296,17 @@ SPA_ITEMS = Stream(
     items_key="items",
 )
 SPA_FIELDS = _fields("spa_fields_{id}", "crm.item.fields?entityTypeId={id}")
-SPA_TEMPLATES = (SPA_ITEMS, SPA_FIELDS)
+SPA_CATEGORIES = Stream(
+    name="spa_categories_{id}",
+    method="crm.category.list",
+    reader="pages",
+    primary_key="id",
+    id_field="id",
+    items_key="categories",
+    params={"entityTypeId": "{id}"},
+    types={"id": "integer", "sort": "integer", "entityTypeId": "integer", "isDefault": "char"},
+)
+SPA_TEMPLATES = (SPA_ITEMS, SPA_FIELDS, SPA_CATEGORIES)
 
 
 def spa_streams(entity_type_id: int) -> Tuple[Stream, ...]:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 import dlt
 import pendulum
@@ -22,7 +22,7 @@ from .errors import ApiError, MethodNotFoundError
 from .fields import FieldTyping, static_descriptors, to_int
 from .plan import has_scope
 from .products import bulk_product_rows
-from .settings import DELETED, DELETED_AT, TOMBSTONE, Stream
+from .settings import DELETED, DELETED_AT, STREAMS, TOMBSTONE, Stream
 
 logger = logging.getLogger("bitrix24")
 
@@ -61,8 +61,20 @@ def descriptors(client: Bitrix24Client, method: str) -> Dict[str, Any]:
 
 def typing_for(client: Bitrix24Client, stream: Stream) -> FieldTyping:
     if stream.fields_method:
-        return FieldTyping(descriptors(client, stream.fields_method), stream.name)
+        found = descriptors(client, stream.fields_method)
+        if stream.quirk in FIELD_FIXES:
+            found = FIELD_FIXES[stream.quirk](found)
+        return FieldTyping(found, stream.name, parent=_multifield_parent(stream))
     return FieldTyping(static_descriptors(stream.types), stream.name)
+
+
+def _multifield_parent(stream: Stream) -> Any:
+    """(row id key, column) that puts the entity's id into each multi-field entry, so child tables
+    such as `contacts__phone` carry `contact_id` (a Bitrix key) besides dlt's `_dlt_parent_id`."""
+    parts = stream.method.split(".")
+    if len(parts) == 3 and parts[0] == "crm" and parts[2] == "list":
+        return stream.id_field, f"{parts[1].upper()}_ID"
+    return None
 
 
 def _with_columns(rows: List[Dict[str, Any]], typing: FieldTyping) -> Any:
@@ -152,7 +164,31 @@ def comment_rows(rows: List[Dict[str, Any]]) -> None:
             row["FILES"] = list(files.values()) or None
 
 
+def task_descriptors(found: Dict[str, Any]) -> Dict[str, Any]:
+    """`tasks.task.getFields` names fields in UPPER_SNAKE, `tasks.task.list` answers in camelCase;
+    its types: `enum` (Y/N flags as bools, codes as text), `array`/`crm`/`disk_file` lists as json."""
+    out: Dict[str, Any] = {}
+    for code, descriptor in found.items():
+        if not isinstance(descriptor, dict):
+            continue
+        kind = descriptor.get("type")
+        values = descriptor.get("values")
+        if kind == "enum":
+            kind = "char" if isinstance(values, dict) and set(values) == {"Y", "N"} else "string"
+        elif kind in ("array", "crm", "disk_file", "mail_message"):
+            kind = "object"
+        out[_camel(code)] = {**descriptor, "type": kind}
+    return out
+
+
+def _camel(upper: str) -> str:
+    head, *rest = upper.lower().split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 FILTERS: Dict[str, Callable[[Stream, Options], Dict[str, Any]]] = {"deals": deal_filters}
+FIELD_FIXES: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {"tasks": task_descriptors}
+OPTIONAL_CODES = ("NOT_FOUND", "ENTITY_TYPE_NOT_SUPPORTED")  # quirk "optional": the type is absent
 PAGE_FIXES: Dict[str, Callable[..., None]] = {"deals": deal_contact_ids}
 PER_ID_COMMANDS: Dict[str, Callable[..., str]] = {
     "crm.deal.productrows.get": lambda deal_id, start=None: command("crm.deal.productrows.get", {"id": deal_id}),
@@ -231,13 +267,18 @@ def keyset(
             yield from deletions(client, stream, options, dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {})
     except MethodNotFoundError:
         _unavailable(stream)
+    except ApiError as exc:
+        _absent(client, stream, exc)
 
 
 def list_query(stream: Stream, filters: Dict[str, Any], select: Optional[List[str]] = None) -> ListQuery:
     params = dict(stream.params)
+    names = stream.filter_names
     if select is not None:
         params = {k: v for k, v in params.items() if k.lower() != "select"}
-        params["select"] = select
+        params["select"] = [names.get(s, s) for s in select]
+    if names:  # conditions on row keys the method spells differently in filters (tasks)
+        filters = {_filter_name(key, names): value for key, value in filters.items()}
     return ListQuery(
         stream.method,
         params=params,
@@ -246,7 +287,25 @@ def list_query(stream: Stream, filters: Dict[str, Any], select: Optional[List[st
         id_field=stream.id_field,
         items_key=stream.items_key,
         guard=stream.filter_key == "filter",  # user.get / voximplant: no guard (other filter engines)
+        filter_id=names.get(stream.id_field),
     )
+
+
+def _filter_name(key: str, names: Mapping[str, str]) -> str:
+    field = key.lstrip("<>=!@%")
+    return key[:len(key) - len(field)] + names.get(field, field)
+
+
+def _absent(client: Bitrix24Client, stream: Stream, exc: ApiError) -> None:
+    """quirk "optional": a type the portal does not have (smart invoices on a portal still on the
+    old invoices) skips its streams with one line; any other error is raised."""
+    if stream.quirk != "optional" or exc.code not in OPTIONAL_CODES:
+        raise exc
+    key = ("absent", stream.fields_method or stream.method)
+    if not client.is_cached(key):
+        client.remember(key, True)
+        logger.warning("Stream %s skipped: the portal has no %s (%s).", stream.name,
+                       (stream.fields_method or stream.method).split("?")[-1], exc.description or exc.code)
 
 
 def deletions(client: Bitrix24Client, stream: Stream, options: Options, filters: Dict[str, Any]) -> Iterator[Any]:
@@ -358,9 +417,71 @@ def fields(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator
     """One row per field of an entity: `id` is the field code, the rest is the descriptor."""
     if not readable(client, stream, options):
         return
-    rows = [{"id": code, **descriptor} for code, descriptor in descriptors(client, stream.method).items()]
+    try:
+        found = descriptors(client, stream.method)
+    except ApiError as exc:
+        _absent(client, stream, exc)
+        return
+    rows = [{"id": code, **descriptor} for code, descriptor in found.items()]
     if rows:
         yield rows
+
+
+def field_values(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
+    """One row per enumeration item and per status of every `.fields` method of the run: (entity
+    table, field code, item id, label, sort), so a code column joins to its label in one step.
+    Enumeration items come from the descriptors' `items` (`values` for tasks); `crm_status` fields
+    get the statuses of their `statusType` (the deal stage field: every pipeline's stages)."""
+    if not readable(client, stream, options):
+        return
+    owners = {s.fields_method: s for s in STREAMS if s.fields_method}  # `.fields` method -> its entity's stream
+    statuses: Optional[List[Dict[str, Any]]] = None
+    out: List[Dict[str, Any]] = []
+    for method in client.fields_methods:
+        owner = owners.get(method)
+        entity = owner.name if owner else _spa_table(method)
+        if entity is None:
+            continue
+        try:
+            found = descriptors(client, method)
+        except ApiError:
+            continue  # the stream that needs it reports the error
+        if owner is not None and owner.quirk in FIELD_FIXES:
+            found = FIELD_FIXES[owner.quirk](found)
+        for code, descriptor in found.items():
+            if not isinstance(descriptor, dict):
+                continue
+            for sort, (item_id, label) in enumerate(_items(descriptor), start=1):
+                out.append({"entity": entity, "field": code, "item_id": str(item_id), "label": label, "sort": sort})
+            status_type = descriptor.get("statusType")
+            if descriptor.get("type") == "crm_status" and status_type:
+                if statuses is None:
+                    statuses = client.call("crm.status.list", {"order": {"SORT": "ASC"}}).get("result") or []
+                for row in statuses:
+                    entity_id = str(row.get("ENTITY_ID") or "")
+                    if entity_id == status_type or (status_type == "DEAL_STAGE" and entity_id.startswith("DEAL_STAGE_")):
+                        out.append({"entity": entity, "field": code, "item_id": row.get("STATUS_ID"),
+                                    "label": row.get("NAME"), "sort": to_int(row.get("SORT"))})
+    if out:
+        typing = typing_for(client, stream)
+        yield _with_columns(typing.convert_all(out), typing)
+
+
+def _items(descriptor: Mapping[str, Any]) -> List[Any]:
+    items = descriptor.get("items")
+    if isinstance(items, list):
+        return [(i.get("ID"), i.get("VALUE")) for i in items if isinstance(i, dict) and i.get("ID") is not None]
+    values = descriptor.get("values")
+    if descriptor.get("type") == "string" and isinstance(values, dict):  # tasks' enum codes (not Y/N flags)
+        return list(values.items())
+    return []
+
+
+def _spa_table(method: str) -> Optional[str]:
+    """`crm.item.fields?entityTypeId=128` -> `spa_128` (the items table)."""
+    if method.startswith("crm.item.fields?entityTypeId="):
+        return f"spa_{method.rsplit('=', 1)[1]}"
+    return None
 
 
 def unpaged(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
@@ -381,16 +502,18 @@ def pages(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[
     start: Optional[int] = 0
     seen: set = set()
     first = True
+    ids = stream.id_field
+    key = (lambda r: tuple(r.get(k) for k in ids)) if isinstance(ids, tuple) else (lambda r: r.get(ids))
     try:
         while start is not None:
             envelope = client.call(stream.method, {**stream.params, "start": start})
             rows = envelope.get("result") or []
             if stream.items_key and isinstance(rows, dict):
                 rows = rows.get(stream.items_key) or []
-            fresh = [r for r in rows if r.get(stream.id_field) not in seen]
+            fresh = [r for r in rows if key(r) not in seen]
             if not fresh:  # an out-of-range start returns the first page again on legacy methods
                 break
-            seen.update(r.get(stream.id_field) for r in fresh)
+            seen.update(key(r) for r in fresh)
             typing.convert_all(fresh)
             yield _with_columns(fresh, typing) if first else fresh
             first = False
@@ -475,4 +598,5 @@ READERS: Dict[str, Callable[..., Iterator[Any]]] = {
     "pages": pages,
     "limit_offset": limit_offset,
     "per_deal": per_deal,
+    "field_values": field_values,
 }

@@ -14,6 +14,7 @@ from bisect import bisect_left
 from . import refdata as R
 from .schema import Field, make_ufs, uf_from_user
 from .data_extra import ENT_CODE, PORTAL_HOST, ExtraGen, mix
+from .data_more import MoreGen
 from .store import IntCol, StrCol, Table
 
 RATIOS = {"deal": 0.30, "contact": 0.25, "lead": 0.20, "activity": 0.15, "company": 0.08, "product": 0.02}
@@ -32,7 +33,7 @@ def _weighted(rnd, weights):
     return len(weights) - 1
 
 
-class World(ExtraGen):
+class World(ExtraGen, MoreGen):
     def __init__(self, size: int = 1000, seed: int = 42, clock=None, anchor: int | None = None):
         if not 1 <= size <= 5_000_000:
             raise ValueError("size must be between 1 and 5,000,000")
@@ -64,6 +65,7 @@ class World(ExtraGen):
         self._build_calls()
         self._build_openlines()
         self._build_statuses()
+        self._build_more()
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

@@ -147,7 +147,7 @@ class ExtraGen:
         return out
 
     def _gen_spa(self, etid):
-        spec = R.SPA_TYPES[etid]
+        spec = R.type_spec(etid)
         key = f"spa{etid}"
         flags = spec["flags"]
 

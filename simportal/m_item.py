@@ -15,9 +15,9 @@ from .wire import item_plan, render_items
 
 
 def spa_std(etid: int) -> list:
-    spec = refdata.SPA_TYPES[etid]
+    spec = refdata.type_spec(etid)
     cat0 = next(iter(spec["categories"]))
-    st = f"DYNAMIC_{etid}_STAGE_{cat0}"
+    st = f"SMART_INVOICE_STAGE_{cat0}" if etid in refdata.BUILTIN_TYPES else f"DYNAMIC_{etid}_STAGE_{cat0}"
     return [
         F("id", "integer", "ID", INT, "R", upper="ID"),
         F("xmlId", "string", "External ID", upper="XML_ID"),
@@ -102,7 +102,7 @@ def _fm(raw) -> list:
 def item_source(ctx: Ctx, params):
     etid = php_intval(ci_get(params, "entityTypeId"))
     w = ctx.world
-    if etid in refdata.SPA_TYPES:
+    if etid in refdata.SPA_TYPES or (etid in refdata.BUILTIN_TYPES and ctx.opts.smart_invoices):
         t = w.tables[f"spa{etid}"]
         return etid, t, spa_std(etid) + w.ufs[f"spa{etid}"]
     if etid in ITEM_ENTITIES:

@@ -98,5 +98,5 @@ def page_result(ctx: Ctx, family: str, rows: list, total, offset: int, count: bo
 
 def load_all():
     """Import the method modules so their @method decorators register."""
-    from . import m_crm, m_item, m_other  # noqa: F401
+    from . import m_crm, m_item, m_more, m_other  # noqa: F401
     return REGISTRY

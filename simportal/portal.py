@@ -15,8 +15,8 @@ from .methods import REGISTRY, Ctx, Result, load_all
 from .schema import DATE, DT, FLOAT2, INT, MF, UF
 from .util import Clock
 
-ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog")
-LEGACY = ("contact", "company", "deal", "lead", "activity", "product")
+ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog", "task")
+LEGACY = ("contact", "company", "deal", "lead", "activity", "product", "quote")
 
 
 class Options:
@@ -59,6 +59,8 @@ class Options:
                                          # ACCESS_DENIED ("denied") or passes ("ok")
         log_enabled=True,                # keep p.log records
         request_log_enabled=True,        # keep p.requests (compact: per-command method + cost)
+        smart_invoices=True,             # crm.item.list/.fields entityTypeId 31; False: NOT_FOUND (a portal
+                                         # still on the old invoices)
     )
 
     def __init__(self, **kw):
@@ -222,11 +224,11 @@ class SimPortal:
             res = REGISTRY[method].fn(ctx, params)
         return res if isinstance(res, Result) else Result(res)
 
-    def _keyset(self, method, params, id_key="ID", wrap=None, filter_key="filter"):
+    def _keyset(self, method, params, id_key="ID", wrap=None, filter_key="filter", filter_id=None):
         out, last = [], 0
         while True:
             p = dict(params)
-            p[filter_key] = {**params.get(filter_key, {}), f">{id_key}": last}
+            p[filter_key] = {**params.get(filter_key, {}), f">{filter_id or id_key}": last}
             res = self._call(method, p, -1).result
             rows = res[wrap] if wrap else res
             out.extend(rows)
@@ -271,6 +273,19 @@ class SimPortal:
                                 wrap="items")
         if e == "spa_types":
             return self._call("crm.type.list", params).result["types"]
+        if e in ("requisite", "productsection"):
+            return self._keyset(f"crm.{e}.list", {"select": ["*", "UF_*"], "order": {"ID": "ASC"}, **params})
+        if e in ("address", "currency"):
+            out, start = [], 0
+            while True:
+                res = self._call(f"crm.{e}.list", params, start)
+                out.extend(res.result)
+                if res.next is None:
+                    return out
+                start = res.next
+        if e == "task":
+            return self._keyset("tasks.task.list", {"select": ["*", "UF_*"], "order": {"ID": "ASC"}, **params},
+                                id_key="id", wrap="tasks", filter_id="ID")
         kind, _, arg = e.partition(":")
         if kind == "spa":
             return self._keyset("crm.item.list", {"entityTypeId": int(arg), "select": ["*"],
@@ -296,7 +311,7 @@ class SimPortal:
         e = entity.lower()
         if e.startswith("spa:"):
             return f"spa{int(e[4:])}", e
-        if e in LEGACY or e in ("user", "department", "call", "openline"):
+        if e in LEGACY or e in ("user", "department", "call", "openline", "task"):
             return e, e
         raise KeyError(f"entity {entity!r} cannot be edited")
 

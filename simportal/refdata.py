@@ -105,3 +105,40 @@ PHONE_TYPES = ["WORK", "MOBILE", "HOME", "FAX", "OTHER"]
 EMAIL_TYPES = ["WORK", "HOME", "OTHER"]
 WEB_TYPES = ["WORK", "HOME", "OTHER"]
 IM_TYPES = ["TELEGRAM", "SKYPE", "VIBER", "OPENLINE", "IMOL"]
+
+# Built-in dynamic types read through crm.item.* but not listed by crm.type.list (spec §9.12):
+# the smart invoices (entityTypeId 31), same shape as an SPA_TYPES entry. Their stage directory is
+# SMART_INVOICE_STAGE_{category}, codes DT31_{category}:X.
+BUILTIN_TYPES = {
+    31: {"id": 0, "title": "Invoices", "code": "", "categories": {
+        6: ("Invoices", 500, True, [("DT31_6:N", "New", None), ("DT31_6:S", "Sent to client", None),
+                                    ("DT31_6:P", "Paid", "S"), ("DT31_6:D", "Declined", "F")])},
+        "flags": {"isCategoriesEnabled": "N", "isStagesEnabled": "Y", "isBeginCloseDatesEnabled": "Y",
+                  "isClientEnabled": "Y", "isUseInUserfieldEnabled": "N", "isLinkWithProductsEnabled": "Y",
+                  "isMycompanyEnabled": "Y", "isDocumentsEnabled": "Y", "isSourceEnabled": "N",
+                  "isObserversEnabled": "Y", "isRecyclebinEnabled": "Y", "isAutomationEnabled": "Y",
+                  "isBizProcEnabled": "Y", "isSetOpenPermissions": "Y", "isPaymentsEnabled": "Y",
+                  "isCountersEnabled": "Y"}},
+}
+
+
+def type_spec(etid: int) -> dict:
+    """An SPA's or a built-in dynamic type's definition."""
+    return SPA_TYPES.get(etid) or BUILTIN_TYPES[etid]
+
+
+# Quote statuses (crm.status.list ENTITY_ID QUOTE_STATUS): (code, name, semantics)
+QUOTE_STATUSES = [("DRAFT", "New", None), ("SENT", "Sent to client", None), ("RECEIVED", "Received", None),
+                  ("APPROVED", "Approved", "S"), ("DECLAINED", "Declined", "F")]
+QUOTE_STATUS_WEIGHTS = [15, 25, 10, 35, 15]
+
+# crm.currency.list (DOCS crm-currency-list.md): (code, rate to base, sort, base, name, format)
+CURRENCY_ROWS = [("USD", "1.0000", 100, "Y", "US Dollar", "$#"), ("EUR", "1.0850", 200, "N", "Euro", "# €"),
+                 ("RUB", "0.0110", 300, "N", "Russian Ruble", "# ₽")]
+
+# crm.productsection.list: (name, parent index or None)
+PRODUCT_SECTIONS = [("Hardware", None), ("Software", None), ("Services", None), ("Network", 0),
+                    ("Peripherals", 0), ("Licenses", 1), ("Support", 2)]
+
+TASK_TITLES = ["Call the client", "Prepare the offer", "Send the contract", "Check the payment", "Plan the demo",
+               "Update the price list", "Review the quote", "Onboard the customer"]
