@@ -52,6 +52,17 @@ class StateGuard(ItemTransform):
     def __call__(self, item: Any, meta: Any = None) -> Any:
         return item
 
+    @property
+    def state(self) -> Dict[str, Any]:
+        """The resource's own state (bound in the main thread; committed only if the run loads)."""
+        return self._state if self._state is not None else {}
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the resource started this run from a committed cursor (not from scratch)."""
+        snapshot = self._snapshot if isinstance(self._snapshot, dict) else {}
+        return any(isinstance(v, dict) and v.get("last_value") is not None for v in snapshot.values())
+
     def rollback(self) -> None:
         """Give the resource back the state it started this run with (thread-safe: one assignment)."""
         if self._state is None:
@@ -74,6 +85,11 @@ class Isolation:
     def register(self, name: str, guard: StateGuard) -> None:
         with self._lock:
             self.guards[name] = guard
+
+    def guard(self, name: str) -> Optional[StateGuard]:
+        """The state guard of a resource of this run (None: not in the run, or not yet bound)."""
+        with self._lock:
+            return self.guards.get(name)
 
     def failed(self, name: str) -> bool:
         with self._lock:
