@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import dlt
@@ -33,6 +34,7 @@ from .config import (
     check_deal_products_method,
     check_detect_deletes,
     check_number,
+    check_refresh_runs,
     check_spa_ids,
     check_start_date,
     check_streams,
@@ -81,6 +83,7 @@ def bitrix24_source(
     enable_deal_comments: bool = False,
     enable_deal_products: bool = False,
     deal_products_method: str = "auto",
+    deal_comments_refresh_runs: Optional[int] = 10,
     operating_time_threshold: float = 200.0,
     deal_category_ids: Optional[List[int]] = None,
     sync_types: Optional[Dict[str, str]] = None,
@@ -112,6 +115,10 @@ def bitrix24_source(
             honours the deal-id array, else falls back with one warning; "per_deal" always uses
             `crm.deal.productrows.get` (50 deals a request; it also returns the reserve fields,
             ORIGINAL_PRODUCT_NAME and PRODUCT_DESCRIPTION).
+        deal_comments_refresh_runs: with enable_deal_comments, every incremental run also re-reads
+            the comments of one N-th of all deals (id % N), so each deal's comments - added, edited or
+            deleted without the deal changing - are refreshed within N runs: about deals / (50·N)
+            requests a run. 0 or None = off (comments then follow only the deals that changed).
         operating_time_threshold: pause a method once Bitrix reports more than this many seconds
             of operating time for it in the last 10 minutes (the portal blocks at about 480).
         deal_category_ids: only deals of these pipelines (0 = the default one); empty = all.
@@ -158,6 +165,7 @@ def bitrix24_source(
             check_number("backfill_slice_rows", backfill_slice_rows, 0, 10**9, integer=True)),
         max_run_seconds=None if max_run_minutes is None else 60 * check_number(
             "max_run_minutes", max_run_minutes, 0, 10**6),
+        deal_comments_refresh_runs=check_refresh_runs(deal_comments_refresh_runs),
     )
     client = Bitrix24Client(
         webhook,
@@ -213,7 +221,7 @@ def make_resource(
             columns[DELETED_AT] = {"data_type": "timestamp"}
     hints: Dict[str, Any] = dict(
         name=stream.name,
-        table_name=stream.name,
+        table_name=stream.table_name,
         primary_key=stream.primary_key,
         columns=columns or None,
     )
@@ -227,6 +235,8 @@ def make_resource(
     # request waits for its answer another is sent. Transformer calls left in dlt's main thread
     # block every other stream while their requests run (bench/results.md, "Parallel extraction").
     reader = READERS[stream.reader]
+    if stream.reader == "comment_sweep":  # reads deals' start-of-run cursor and keeps its own turn
+        reader = partial(reader, isolation=isolation)
     if stream.parent:
         return dlt.transformer(run_child, data_from=parent, parallelized=True, **hints)(
             reader, isolation, client, stream, options

@@ -242,6 +242,20 @@ def check_deal_products_method(value: Any) -> str:
     return value
 
 
+def check_refresh_runs(value: Any) -> int:
+    """`deal_comments_refresh_runs`: every deal's comments are re-read within this many incremental
+    runs (a whole number >= 1); 0 or None switches the sweep off."""
+    if value is None or (value == 0 and not isinstance(value, bool)) or value == "0":
+        return 0
+    try:
+        return int(check_number("deal_comments_refresh_runs", value, 0, 100_000, integer=True))
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"{KEY}.deal_comments_refresh_runs must be a whole number from 1 to 100000 (every deal's comments"
+            f" are re-read within that many incremental runs), or 0 to switch the sweep off; got {value!r}."
+        ) from None
+
+
 def check_spa_ids(value: Any) -> Optional[List[int]]:
     if value is None:
         return None

@@ -68,6 +68,12 @@ class StateGuard(ItemTransform):
         if self._state is not None:
             self._state["incremental"] = {path: copy.deepcopy(value)}
 
+    @property
+    def resumed(self) -> bool:
+        """Whether the resource started this run from a committed cursor (not from scratch)."""
+        snapshot = self._snapshot if isinstance(self._snapshot, dict) else {}
+        return any(isinstance(v, dict) and v.get("last_value") is not None for v in snapshot.values())
+
     def keep_cursor(self) -> None:
         """Give dlt's cursor back the value it started this run with (thread-safe: one assignment)."""
         if self._state is None:
@@ -102,6 +108,11 @@ class Isolation:
     def register(self, name: str, guard: StateGuard) -> None:
         with self._lock:
             self.guards[name] = guard
+
+    def guard(self, name: str) -> Optional[StateGuard]:
+        """The state guard of a resource of this run (None: not in the run, or not yet bound)."""
+        with self._lock:
+            return self.guards.get(name)
 
     def failed(self, name: str) -> bool:
         with self._lock:

@@ -99,6 +99,7 @@ def plan_streams(
     wanted = set(requested) if requested is not None else None
     if wanted is not None:  # a sub-resource needs its parent's rows, so the parent comes along
         wanted |= {s.parent for s in candidates if s.name in wanted and s.parent}
+        wanted |= {s.name for s in candidates if s.table in wanted}  # deal_comments brings its sweep
     chosen, missing = [], {}
     for stream in candidates:
         if stream.option and not flags.get(stream.option):

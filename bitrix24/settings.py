@@ -36,10 +36,15 @@ class Stream:
     merge_key: Optional[str] = None  # child rows are replaced per value of this key
     quirk: Optional[str] = None  # key of streams.QUIRKS: method-specific params or row fixes
     filter_names: Mapping[str, str] = field(default_factory=dict)  # row key -> its name in filters (tasks)
+    table: Optional[str] = None  # destination table, when not the stream's name (two streams, one table)
 
     @property
     def incremental_capable(self) -> bool:
         return self.cursor is not None
+
+    @property
+    def table_name(self) -> str:
+        return self.table or self.name
 
 
 _FIELD_COLUMNS = {
@@ -282,6 +287,13 @@ STREAMS: Tuple[Stream, ...] = (
                "FILES": "object", "COMMENT": "string", "ENTITY_TYPE": "string"},
     ),
 )
+
+# Comments do not reliably move a deal's DATE_MODIFY, so the transformer alone misses comments added,
+# edited or deleted on deals that did not change: every incremental run also re-reads the comments of
+# a rotating slice of all deals (`streams.comment_sweep`, `deal_comments_refresh_runs`), into the same
+# table with the same keys.
+STREAMS += (replace(next(s for s in STREAMS if s.name == "deal_comments"), name="deal_comments_sweep",
+                    table="deal_comments", reader="comment_sweep", parent=None),)
 
 # One SPA (smart process) type expands into these two rows; `{id}` is its entityTypeId.
 SPA_ITEMS = Stream(

@@ -22,7 +22,7 @@ from .errors import ApiError, MethodNotFoundError
 from .fields import FieldTyping, static_descriptors, to_int
 from .plan import has_scope
 from .products import bulk_product_rows
-from .settings import DELETED, DELETED_AT, STREAMS, TOMBSTONE, Stream
+from .settings import DELETED, DELETED_AT, STREAMS, STREAMS_BY_NAME, TOMBSTONE, Stream
 
 logger = logging.getLogger("bitrix24")
 
@@ -39,6 +39,7 @@ class Options:
     deal_products_method: str = "auto"  # "auto" (bulk, proved or fallen back) or "per_deal"
     backfill_slice_rows: Optional[int] = None  # a backfill stops after this many rows (None: never)
     max_run_seconds: Optional[float] = None  # a backfill stops at its next answer once the run is this old
+    deal_comments_refresh_runs: int = 10  # the comment sweep's period in runs; 0 = off
 
 
 def iso(moment: datetime) -> str:
@@ -360,14 +361,21 @@ def _stored_ids(stream: Stream) -> set:
         return set()
     dataset, table, column = found
     sql = f"SELECT {column} FROM {table}"
-    columns = dlt.current.pipeline().default_schema.tables[table]["columns"]
-    if DELETED in columns and not columns[DELETED].get("hard_delete"):
-        sql += f" WHERE {DELETED} IS NULL OR NOT {DELETED}"  # "mark" mode: marked already
+    if _not_marked(table):
+        sql += f" WHERE {_not_marked(table)}"
     try:
         return {int(r[0]) for r in dataset(sql).fetchall() if r[0] is not None}
     except Exception as exc:  # no table yet, or a destination without SQL access
         logger.warning("detect_deletes: could not read ids of %s from the destination (%s); skipped", table, exc)
         return set()
+
+
+def _not_marked(table: str) -> str:
+    """The SQL condition that leaves out rows detect_deletes="mark" marked deleted ("" if none can be)."""
+    columns = dlt.current.pipeline().default_schema.tables[table]["columns"]
+    if DELETED in columns and not columns[DELETED].get("hard_delete"):
+        return f"({DELETED} IS NULL OR NOT {DELETED})"
+    return ""
 
 
 def _stored_rows(stream: Stream, ids: List[int]) -> List[Dict[str, Any]]:
@@ -573,7 +581,7 @@ def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Option
             out.extend(rows)
         else:  # a deal with no child rows left: a tombstone clears the old ones
             out.append({stream.merge_key: deal_id, "ID": 0, TOMBSTONE: True})
-            client.stats.add_tombstones(stream.name, 1)
+            client.stats.add_tombstones(stream.table_name, 1)
     yield _with_columns(out, typing)
 
 
@@ -591,6 +599,55 @@ def child_rows(client: Bitrix24Client, stream: Stream, options: Options, ids: Li
                        exists=partial(existing_deals, client))
 
 
+def comment_sweep(client: Bitrix24Client, stream: Stream, options: Options, isolation: Any = None) -> Iterator[Any]:
+    """`deal_comments_sweep`: the comments of one N-th of all deals, another N-th each run.
+
+    Adding, editing or deleting a comment does not reliably move the deal's DATE_MODIFY, so the
+    transformer (the deals this run extracted) can miss it. This resource re-reads the comments of
+    the stored deals whose id % N equals this run's turn (N = `deal_comments_refresh_runs`), so every
+    deal's comments are refreshed within N runs, at about deals / (50·N) requests a run; same table,
+    keys and tombstones as the transformer. The ids come from the destination (no request) or, when
+    it cannot be read, from an id-only keyset scan (deals / 2,500 requests). While `deals` is read
+    from scratch (first run, reset cursor, full table) nothing is swept: the transformer reads every
+    deal's comments then. The turn (`sweep_turn` in the resource's state) moves on only after a
+    complete sweep, so a sweep that fails is repeated by the next run.
+    """
+    runs = options.deal_comments_refresh_runs
+    if not runs or not readable(client, stream, options):
+        return
+    deals = isolation.guard("deals") if isolation is not None else None
+    if deals is not None and not deals.resumed:
+        return
+    own = isolation.guard(stream.name) if isolation is not None else None
+    state = own.state if own is not None else dlt.current.resource_state(stream.name)
+    turn = int(state.get("sweep_turn") or 0)
+    ids = _sweep_ids(client, options, runs, turn % runs)
+    logger.info("%s: turn %d of %d, comments of %d deals", stream.name, turn % runs + 1, runs, len(ids))
+    for start in range(0, len(ids), 2500):
+        yield from per_deal([{"ID": i} for i in ids[start:start + 2500]], client, stream, options)
+    state["sweep_turn"] = turn + 1
+
+
+def _sweep_ids(client: Bitrix24Client, options: Options, runs: int, turn: int) -> List[int]:
+    """The deal ids with id % runs == turn: those stored in the destination, or listed on the portal."""
+    deals = STREAMS_BY_NAME["deals"]
+    try:
+        found = _dataset_table(deals)
+        if found is None:
+            return []  # no deals stored yet
+        dataset, table, column = found
+        sql = f"SELECT {column} FROM {table} WHERE {column} % {int(runs)} = {int(turn)}"
+        if _not_marked(table):
+            sql += f" AND {_not_marked(table)}"
+        return sorted(int(r[0]) for r in dataset(sql, query_dialect="duckdb").fetchall() if r[0] is not None)
+    except Exception as exc:
+        logger.warning("deal_comments_sweep: could not read the deal ids from the destination (%s); listing"
+                       " them from the portal (one request per 2,500 deals)", exc)
+    query = list_query(deals, deal_filters(deals, options), select=[deals.id_field])
+    ids = (to_int(row.get(deals.id_field)) for page in read_keyset(client, query) for row in page)
+    return sorted(i for i in ids if i and i % runs == turn)
+
+
 READERS: Dict[str, Callable[..., Iterator[Any]]] = {
     "keyset": keyset,
     "fields": fields,
@@ -599,4 +656,5 @@ READERS: Dict[str, Callable[..., Iterator[Any]]] = {
     "limit_offset": limit_offset,
     "per_deal": per_deal,
     "field_values": field_values,
+    "comment_sweep": comment_sweep,
 }

@@ -60,7 +60,8 @@ def _info(portal, data, query):
     hist: Counter = Counter()
     for deal_id in visible:
         ip = w.init_pos("deal", deal_id)
-        hist[(w.deal_ncom[ip] if ip is not None else 0) + len(w.extra_comments.get(deal_id, ()))] += 1
+        hist[(w.deal_ncom[ip] if ip is not None else 0) + len(w.extra_comments.get(deal_id, ()))
+             - len(w.comment_deletes.get(deal_id, ()))] += 1
     return {
         "size": portal.size, "seed": portal.seed, "webhook_url": portal.webhook_url,
         "now": portal.now().isoformat(),

@@ -3,6 +3,7 @@ product rows, calls, open lines, directories.  Mixed into ``data.World``."""
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from array import array
 
 from . import refdata as R
@@ -280,6 +281,8 @@ class ExtraGen:
         self.deal_com_first = self._prefix(ncom, 1)
         self.deal_row_first = self._prefix(nrows, 1)
         self.extra_comments: dict = {}     # deal id -> [raw comment] added at run time
+        self.comment_edits: dict = {}      # comment id -> new COMMENT text (generated or added comments)
+        self.comment_deletes: dict = {}    # deal id -> {comment id} deleted at run time
         self.rows_override: dict = {}      # deal id -> [raw product row] replaced at run time
         self.contacts_override: dict = {}  # deal id -> [(contact, sort, role, primary)]
         self.next_comment_id = self.deal_com_first[-1] + ncom[-1] if n else 1
@@ -322,7 +325,26 @@ class ExtraGen:
                         "urlDownload": f"https://{PORTAL_HOST}/disk/downloadFile/{fid}/?&ncc=1"}}
                 out.append(row)
         out.extend(self.extra_comments.get(deal_id, []))
+        gone = self.comment_deletes.get(deal_id)
+        if gone:
+            out = [r for r in out if r["ID"] not in gone]
+        if self.comment_edits:
+            out = [{**r, "COMMENT": self.comment_edits[r["ID"]]} if r["ID"] in self.comment_edits else r for r in out]
         return out
+
+    def comment_owner(self, comment_id: int):
+        """The deal a (not deleted) comment belongs to, or None."""
+        ids = self.init_ids["deal"]
+        ip = bisect_right(self.deal_com_first, comment_id) - 1
+        owner = None
+        if 0 <= ip < len(ids) and comment_id < self.deal_com_first[ip] + self.deal_ncom[ip]:
+            owner = ids[ip]
+        else:
+            owner = next((d for d, rows in self.extra_comments.items() if any(r["ID"] == comment_id for r in rows)),
+                         None)
+        if owner is None or comment_id in self.comment_deletes.get(owner, ()):
+            return None
+        return owner
 
     def productrows_raw(self, deal_id: int) -> list:
         if deal_id in self.rows_override:

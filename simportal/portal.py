@@ -34,6 +34,8 @@ class Options:
         item_list_total_zero=False,      # controllers with start=-1: omit total (SRC) or send total: 0 (DOCS)
         out_of_range_first_page=True,    # legacy lists: start beyond total -> first page again (§3.5)
         timeline_entity_id_int=False,    # crm.timeline.comment.list ENTITY_ID as int (SRC) or string (DOCS)
+        comment_touches_deal=False,      # add_comment bumps the deal's DATE_MODIFY: False (never) or
+                                         # "other_author" (author != ASSIGNED_BY_ID); edits/deletes never
         portal_deleted=False,            # True (403) or an int status: PORTAL_DELETED (§11 #3)
         overload_block=False,            # True (401 SRC / 503 in DOCS mode) or int status: OVERLOAD_LIMIT
         no_subscription=False,           # ACCESS_DENIED "REST is available only by subscription."
@@ -494,7 +496,9 @@ class SimPortal:
 
     def add_comment(self, deal_id: int, comment: str = "New comment", author_id: int = 1, files: bool = False,
                     created=None) -> int:
-        """Add a timeline comment to a deal (comments do not change the deal's DATE_MODIFY)."""
+        """Add a timeline comment to a deal.  The deal's DATE_MODIFY stays as it was unless
+        `options.comment_touches_deal` is "other_author" and the author is not the deal's ASSIGNED_BY_ID
+        (the crm module then touches the deal, asynchronously on a real portal; here at once)."""
         with self.lock:
             w = self.world
             if w.tables["deal"].pos(deal_id) is None:
@@ -510,7 +514,31 @@ class SimPortal:
                                            "size": 1234, "image": None, "authorId": int(author_id),
                                            "authorName": "", "urlPreview": "", "urlShow": "", "urlDownload": ""}}
             w.extra_comments.setdefault(int(deal_id), []).append(row)
+            if self.options.comment_touches_deal == "other_author":
+                t = w.tables["deal"]
+                if int(t.raw(int(deal_id)).get("ASSIGNED_BY_ID") or 0) != int(author_id):
+                    t.set_fields(int(deal_id), {"DATE_MODIFY": int(self.epoch())})
             return cid
+
+    def update_comment(self, comment_id: int, comment: str) -> int:
+        """Change a comment's text (crm.timeline.comment.update); never touches the deal. Returns the deal id."""
+        with self.lock:
+            deal_id = self._comment_deal(comment_id)
+            self.world.comment_edits[int(comment_id)] = comment
+            return deal_id
+
+    def delete_comment(self, comment_id: int) -> int:
+        """Delete a comment (crm.timeline.comment.delete); never touches the deal. Returns the deal id."""
+        with self.lock:
+            deal_id = self._comment_deal(comment_id)
+            self.world.comment_deletes.setdefault(deal_id, set()).add(int(comment_id))
+            return deal_id
+
+    def _comment_deal(self, comment_id: int) -> int:
+        deal_id = self.world.comment_owner(int(comment_id))
+        if deal_id is None or self.world.tables["deal"].pos(deal_id) is None:
+            raise KeyError(f"comment {comment_id} not found")
+        return int(deal_id)
 
     def add_user_field(self, entity: str, code: str, uf_type: str, multiple=False, label=None, items=None,
                        value_fn=None):

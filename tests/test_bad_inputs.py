@@ -58,6 +58,8 @@ CASES: Dict[str, Case] = {
     # values dlt cannot coerce to the key's type
     "request_timeout abc": key("REQUEST_TIMEOUT", "abc", "sources.bitrix24.request_timeout", "a number", "'abc'"),
     "requests_per_second text": key("REQUESTS_PER_SECOND", "fast", "sources.bitrix24.requests_per_second", "a number"),
+    "deal_comments_refresh_runs negative": key("DEAL_COMMENTS_REFRESH_RUNS", "-2",
+                                               "sources.bitrix24.deal_comments_refresh_runs", "0 to switch"),
     "enable_deal_products maybe": key("ENABLE_DEAL_PRODUCTS", "maybe", "enable_deal_products", "true or false"),
     "deal_category_ids plain x": key("DEAL_CATEGORY_IDS", "x", "sources.bitrix24.deal_category_ids", "[0, 3]"),
     "streams plain name": key("STREAMS", "nosuch", "sources.bitrix24.streams", '["deals", "contacts"]'),
