@@ -12,6 +12,8 @@ Bitrix behaviour are unchanged; control requests are not counted, logged or rate
 | ``reset`` | – | clears stats, logs, the leaky bucket and the operating-time windows |
 | ``options`` | ``{"name": value, ...}`` | sets options (``rate_limit`` as ``[drain, burst]`` or null); answers the JSON-able options |
 | ``clock`` | ``{"advance": seconds}`` | moves the portal clock (``clock_skew``) forward |
+| ``oauth_app`` | ``{"scopes": [...]}`` (optional) | installs a local application (``add_oauth_app``): ``domain``, ``client_id``, ``client_secret``, ``access_token``, ``refresh_token``, ``oauth_server``; the access tokens' lifetime is the option ``oauth_token_lifetime`` (seconds) |
+| ``oauth_events`` | – | refreshes, refused refreshes, uses, expired and invalid tokens: ``{kind: count}`` |
 | ``touch`` | ``{"fraction": 0.01, "entities": ["deal", ...], "salt": "x"}`` | edits every 1/fraction-th row of each entity (``update``: bumps its modify key to now); answers the ids |
 """
 from __future__ import annotations
@@ -132,5 +134,14 @@ def _touch(portal, data, query):
     return {"touched": touched, "now": portal.now().isoformat()}
 
 
-COMMANDS = {"info": _info, "stats": _stats, "requests": _requests, "reset": _reset, "options": _options,
+def _oauth_app(portal, data, query):
+    return portal.add_oauth_app(data.get("scopes"))
+
+
+def _oauth_events(portal, data, query):
+    with portal.oauth.lock:
+        return dict(Counter(e.kind for e in portal.oauth.events))
+
+
+COMMANDS = {"oauth_app": _oauth_app, "oauth_events": _oauth_events, "info": _info, "stats": _stats, "requests": _requests, "reset": _reset, "options": _options,
             "clock": _clock, "touch": _touch}

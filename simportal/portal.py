@@ -12,6 +12,7 @@ from . import refdata
 from .data import World
 from .limits import LogRecord, OperatingLimiter, RateLimiter, RequestRecord, Stats, Faults, default_cost
 from .methods import REGISTRY, Ctx, Result, load_all
+from .oauth import OAuthServer
 from .schema import DATE, DT, FLOAT2, INT, MF, UF
 from .util import Clock
 
@@ -63,6 +64,7 @@ class Options:
         request_log_enabled=True,        # keep p.requests (compact: per-command method + cost)
         smart_invoices=True,             # crm.item.list/.fields entityTypeId 31; False: NOT_FOUND (a portal
                                          # still on the old invoices)
+        oauth_token_lifetime=3600.0,     # s of portal time an OAuth access token lives (docs: one hour)
     )
 
     def __init__(self, **kw):
@@ -127,6 +129,8 @@ class SimPortal:
         self._server = None
         self._thread = None
         self.default_webhook = self._new_hook(None, 1, True, True, None)
+        self.member_id = "%032x" % self._code_rng.getrandbits(128)
+        self.oauth = OAuthServer(self)   # /oauth/token/ and REST calls with auth= (see oauth.py)
 
     # ------------------------------------------------------------------ server lifecycle
     def start(self) -> str:
@@ -159,6 +163,19 @@ class SimPortal:
     @property
     def webhook_url(self) -> str:
         return self.hook_url(self.default_webhook)
+
+    @property
+    def domain(self) -> str:
+        """The portal's address as an application's OAuth settings name it (here host:port, on loopback)."""
+        return f"{self.host}:{self.port}"
+
+    def add_oauth_app(self, scopes=None, **kw) -> dict:
+        """Install a local application: its client_id and client_secret and a first token pair, plus
+        the domain and the OAuth server URL (this server) a connector needs."""
+        app = self.oauth.add_app(scopes, **kw)
+        access, refresh = self.oauth.install(app)
+        return {"domain": self.domain, "client_id": app.client_id, "client_secret": app.client_secret,
+                "access_token": access, "refresh_token": refresh, "oauth_server": self.base_url}
 
     def hook_url(self, hook: Webhook) -> str:
         return f"{self.base_url}/rest/{hook.user_id}/{hook.code}/"

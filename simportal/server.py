@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .errors import ApiError
 from .methods import REGISTRY, Ctx, Result
+from .oauth import TOKEN_ROUTE
 from .util import ci_get, json_bytes, listify, parse_str, php_map, php_truthy
 
 ROUTE = re.compile(r"^/rest/(\d+)/([A-Za-z0-9]+)/([A-Za-z0-9_.]+?)(\.json)?/?$")
@@ -263,26 +264,7 @@ def run_batch(portal, hook, params, cmd_log) -> dict:
 
 def dispatch(portal, h, params, cmd_log) -> Reply:
     opts = portal.options
-    path = urlsplit(h.path).path
-    m = ROUTE.match(path)
-    if not m:
-        om = OAUTH_ROUTE.match(path)
-        if om and om.group(1).lower() in REGISTRY:
-            if ci_get(params, "auth"):
-                raise ApiError("INVALID_CREDENTIALS", "Invalid request credentials", portal.auth_status("x"))
-            raise ApiError("NO_AUTH_FOUND", "Wrong authorization data", 401)
-        raise ApiError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
-    if opts.portal_deleted:
-        st = opts.portal_deleted if isinstance(opts.portal_deleted, int) and opts.portal_deleted is not True else 403
-        raise ApiError("PORTAL_DELETED", "Portal was deleted", st)
-    user_id, code, name = m.group(1), m.group(2), m.group(3).lower()
-    if name not in REGISTRY and name != "batch":
-        raise ApiError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
-    if opts.strict_https:
-        raise ApiError("INVALID_REQUEST", "Https required.", portal.auth_status("INVALID_REQUEST"))
-    hook = portal.webhooks.get((int(user_id), code))
-    if hook is None or not hook.active or (hook.expires_at is not None and portal.epoch() >= hook.expires_at):
-        raise ApiError("INVALID_CREDENTIALS", "Invalid request credentials", portal.auth_status("INVALID_CREDENTIALS"))
+    hook, name = authenticate(portal, urlsplit(h.path).path, params)
     if opts.overload_block:
         st = opts.overload_block if isinstance(opts.overload_block, int) and opts.overload_block is not True \
             else (503 if opts.auth_error_status == 403 else 401)
@@ -301,6 +283,44 @@ def dispatch(portal, h, params, cmd_log) -> Reply:
         return Reply(200, json_bytes(body, opts.php_escapes, opts.raw_unicode))
     sub = execute(portal, hook, name, params, False, cmd_log)
     return Reply(200, json_bytes(sub, opts.php_escapes, opts.raw_unicode))
+
+
+def authenticate(portal, path: str, params: dict):
+    """(hook, method) of a REST call: a webhook path `/rest/USER/CODE/METHOD`, or `/rest/METHOD` with an
+    OAuth access token in `auth` (removed from the params, as Bitrix does) - spec §1.1, §6.1."""
+    opts = portal.options
+    m = ROUTE.match(path)
+    om = None if m else OAUTH_ROUTE.match(path)
+    if om is None and m is None:
+        raise ApiError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+    if opts.portal_deleted:
+        st = opts.portal_deleted if isinstance(opts.portal_deleted, int) and opts.portal_deleted is not True else 403
+        raise ApiError("PORTAL_DELETED", "Portal was deleted", st)
+    name = (m.group(3) if m else om.group(1)).lower()
+    if name not in REGISTRY and name != "batch":
+        raise ApiError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+    if opts.strict_https:
+        raise ApiError("INVALID_REQUEST", "Https required.", portal.auth_status("INVALID_REQUEST"))
+    if om is not None:
+        token = next((params.pop(k) for k in list(params) if str(k).lower() == "auth"), None)
+        if not token or not isinstance(token, str):
+            raise ApiError("NO_AUTH_FOUND", "Wrong authorization data", 401)
+        return portal.oauth.authenticate(token), name
+    user_id, code = m.group(1), m.group(2)
+    hook = portal.webhooks.get((int(user_id), code))
+    if hook is None or not hook.active or (hook.expires_at is not None and portal.epoch() >= hook.expires_at):
+        raise ApiError("INVALID_CREDENTIALS", "Invalid request credentials", portal.auth_status("INVALID_CREDENTIALS"))
+    return hook, name
+
+
+def token_reply(portal, h, body: bytes) -> Reply:
+    """The OAuth server's token endpoint (oauth.py): query string and body parameters, JSON answers."""
+    params = parse_request(h, body)
+    try:
+        answer = portal.oauth.token_endpoint(params)
+    except ApiError as e:
+        return Reply(e.status, json_bytes(e.body()))
+    return Reply(200, json_bytes(answer))
 
 
 def _carries_guard(params) -> bool:
@@ -335,6 +355,8 @@ def handle(portal, h):
     if portal.control_token and path.startswith("/_sim/"):
         from .control import handle_control
         return _send(h, handle_control(portal, h, path, body))
+    if path.rstrip("/") == TOKEN_ROUTE:
+        return _send(h, token_reply(portal, h, body))
     params = parse_request(h, body)
     m = ROUTE.match(path) or OAUTH_ROUTE.match(path)
     name = (m.group(3) if m and m.re is ROUTE else m.group(1) if m else "").lower()
