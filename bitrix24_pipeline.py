@@ -30,6 +30,7 @@ from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.pipeline.exceptions import InvalidPipelineName
 
 from bitrix24 import STREAMS, Bitrix24Error, SliceReport, bitrix24_source, run_in_slices
+from bitrix24.auth import NotConfigured
 from bitrix24.backfill import progress_line
 from bitrix24.client import latest_client
 from bitrix24.settings import STREAMS_BY_NAME
@@ -41,7 +42,8 @@ NO_WEBHOOK = (
     "No Bitrix24 webhook is configured: create an inbound webhook in your portal (Developer resources >"
     " Other > Inbound webhook, scopes crm, user, department, telephony, imopenlines) and put its URL in"
     ' .dlt/secrets.toml as webhook_url = "https://YOUR-PORTAL.bitrix24.com/rest/1/YOUR_WEBHOOK_CODE/"'
-    " under [sources.bitrix24], or export SOURCES__BITRIX24__WEBHOOK_URL; to try it without a portal:"
+    " under [sources.bitrix24], or export SOURCES__BITRIX24__WEBHOOK_URL (or, for an application, its OAuth"
+    " credentials under [sources.bitrix24.credentials], see .dlt/example.secrets.toml); to try it without a portal:"
     " python bitrix24_pipeline.py --demo"
 )
 PROGRESS = ("auto", "log", "tqdm", "enlighten", "alive_progress", "none")
@@ -228,10 +230,10 @@ def _expected_cause(exc: BaseException) -> Optional[BaseException]:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
+        if isinstance(exc, NotConfigured) or (isinstance(exc, ConfigFieldMissingException) and "webhook_url" in str(exc)):
+            return CliError(NO_WEBHOOK)
         if isinstance(exc, (Bitrix24Error, CliError)):
             return exc
-        if isinstance(exc, ConfigFieldMissingException) and "webhook_url" in str(exc):
-            return CliError(NO_WEBHOOK)
         if isinstance(exc, ConfigValueCannotBeCoercedException):
             return CliError(coercion_message(exc))
         if isinstance(exc, TomlProviderReadException):

@@ -2,7 +2,9 @@
 
 Into any destination dlt supports.
 
-The source reads through an inbound webhook (`https://PORTAL/rest/USER_ID/CODE/`) and uses
+The source reads through an inbound webhook (`https://PORTAL/rest/USER_ID/CODE/`) or with an
+application's OAuth credentials (`[sources.bitrix24.credentials]`, rotated tokens kept in a token
+store: `oauth.py`, `tokens.py`), and uses
 Bitrix24's own fast paths: `batch` requests of up to 50 commands, keyset paging (`>ID`, `start=-1`,
 no counting) chained by `$result[...]` references — 2,500 rows per HTTP request — under one
 request-rate throttle shared by every thread.
@@ -27,6 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import dlt
 from dlt.extract.resource import DltResource
 
+from .auth import make_client, resolve_auth
 from .backfill import SliceReport, pending_backfills, run_in_slices
 from .client import Bitrix24Client, latest_client
 from .config import (
@@ -39,7 +42,6 @@ from .config import (
     check_start_date,
     check_streams,
     check_sync_types,
-    parse_webhook_url,
 )
 from .errors import (
     ApiError,
@@ -47,13 +49,16 @@ from .errors import (
     Bitrix24Error,
     ConfigurationError,
     MethodNotFoundError,
+    OAuthError,
     RetryBudgetExceeded,
     ScopeError,
 )
 from .isolation import Isolation, StateGuard, run_child, run_stream
+from .oauth import Bitrix24OAuthCredentials
 from .plan import SPA_NAME, _as_list, choose_streams, incremental_names, known_names
 from .settings import DELETED, DELETED_AT, STREAMS, Stream
 from .streams import READERS, Options
+from .tokens import FileTokenStore, TokenStore
 
 logger = logging.getLogger("bitrix24")
 
@@ -63,6 +68,11 @@ __all__ = [
     "Bitrix24Error",
     "ConfigurationError",
     "AuthError",
+    "OAuthError",
+    "Bitrix24OAuthCredentials",
+    "TokenStore",
+    "FileTokenStore",
+    "make_client",
     "ScopeError",
     "MethodNotFoundError",
     "ApiError",
@@ -77,7 +87,9 @@ __all__ = [
 
 @dlt.source(name="bitrix24", max_table_nesting=1)
 def bitrix24_source(
-    webhook_url: str = dlt.secrets.value,
+    webhook_url: Optional[str] = dlt.secrets.value,
+    credentials: Optional[Bitrix24OAuthCredentials] = dlt.secrets.value,
+    token_store: Optional[Any] = None,
     streams: Optional[Sequence[str]] = None,
     extract_deal_contacts: bool = False,
     enable_deal_comments: bool = False,
@@ -107,6 +119,11 @@ def bitrix24_source(
 
     Args:
         webhook_url: inbound webhook `https://PORTAL/rest/USER_ID/CODE/` (a secret).
+        credentials: instead of a webhook, an application's OAuth credentials
+            (`[sources.bitrix24.credentials]`: domain, client_id, client_secret, refresh_token, optionally
+            access_token, oauth_server, token_store_path). Exactly one of the two must be configured.
+        token_store: OAuth only - where rotated token pairs are kept (anything with load()/save(), see
+            `tokens.TokenStore`); default a 0600 JSON file beside the pipelines' working folders.
         streams: names of the streams to load; None loads every stream the flags enable.
         extract_deal_contacts: add CONTACT_IDS (all of a deal's contacts) to each deal.
         enable_deal_comments / enable_deal_products: the deal_comments / deal_products streams.
@@ -144,7 +161,7 @@ def bitrix24_source(
         max_run_minutes: a backfill stops at its next answer once the run (from its first request)
             is this old; the rows read so far are committed and the next run resumes (`backfill.py`).
     """
-    webhook = parse_webhook_url(webhook_url)
+    auth = resolve_auth(webhook_url, credentials)
     flags = {
         "extract_deal_contacts": bool(extract_deal_contacts),
         "enable_deal_comments": bool(enable_deal_comments),
@@ -167,8 +184,9 @@ def bitrix24_source(
             "max_run_minutes", max_run_minutes, 0, 10**6),
         deal_comments_refresh_runs=check_refresh_runs(deal_comments_refresh_runs),
     )
-    client = Bitrix24Client(
-        webhook,
+    client = make_client(
+        auth,
+        token_store=token_store,
         requests_per_second=check_number("requests_per_second", requests_per_second, 0, 100),
         request_burst=int(check_number("request_burst", request_burst, 0, 10_000, integer=True)),
         operating_time_threshold=check_number("operating_time_threshold", operating_time_threshold, 0, 600),

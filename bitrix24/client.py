@@ -26,7 +26,10 @@ then at most one line a minute; one operating-time pause is announced once, howe
 or threads run into it. `ClientStats.wall_waits()` reports waits as wall time.
 
 The webhook code never leaves this module: URLs are not logged, exceptions are re-raised with the
-code replaced by `***`, and a logging filter scrubs it from urllib3's debug lines.
+code replaced by `***`, and a logging filter scrubs it from urllib3's debug lines. With OAuth
+(`oauth.py`) every request carries `auth=ACCESS_TOKEN` in its JSON body; the filter learns the client
+secret and each token before a request carries it. A 401 `expired_token` / `invalid_token` refreshes
+the pair (one thread; the others wait and reuse it) and repeats the call.
 """
 
 from __future__ import annotations
@@ -44,11 +47,12 @@ import requests as _requests
 from dlt.common import json
 from dlt.sources.helpers.requests import Session
 
-from .config import Webhook, parse_webhook_url
+from .config import parse_webhook_url
 from .errors import (
     ApiError,
     AuthError,
     MethodNotFoundError,
+    OAuthError,
     RetryBudgetExceeded,
     ScopeError,
 )
@@ -71,16 +75,31 @@ AUTH_FIX = (
     " Create a new inbound webhook in Bitrix24 (Developer resources > Other > Inbound webhook) and"
     " put its URL in sources.bitrix24.webhook_url."
 )
+APP_AUTH_FIX = (
+    " Check that the application is still installed on the portal and its plan allows REST, then check"
+    " [sources.bitrix24.credentials]."
+)
 FIRST_CONTACT_ATTEMPTS = 3  # a URL that never gave one Bitrix answer fails after this many tries
 FIRST_CONTACT_SECONDS = 30.0  # ... or once this much time has gone by
 URL_FIX = (
     " Check sources.bitrix24.webhook_url: it must be the inbound webhook URL exactly as Bitrix24 shows"
     " it, https://<portal>/rest/<user id>/<code>/."
 )
+DOMAIN_FIX = " Check sources.bitrix24.credentials.domain: it must be the portal's address, such as acme.bitrix24.com."
+TOKEN_CODES = ("expired_token", "invalid_token")  # OAuth: refresh the pair and repeat the call
+MAX_RENEWALS = 3  # token refreshes one call may ask for before its rejection is final
 LIMIT_GIVE_UP = 1800.0  # s: a method refused for this long (three of Bitrix's 10-minute windows) fails
 PROBE_WAITS = (5.0, 10.0, 20.0, 40.0, 60.0)  # 429 with no known reset time: probe, growing per method
 FALLBACK_AFTER = 2  # consecutive 5xx/garbage failures after which a batch's fallback is sent (once)
 RETRY_CODES = {"QUERY_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER", "ERROR_CORE"}
+
+
+class _TokenRejected(Exception):
+    """The portal rejected an OAuth access token (`expired_token`, `invalid_token`)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class _Transient(Exception):
@@ -103,6 +122,7 @@ class _Retry:
     started: float
     fallback: Optional[Dict[str, Any]] = None  # params sent once instead, after FALLBACK_AFTER failures
     attempt: int = 0
+    renewals: int = 0  # OAuth token refreshes this call asked for
     failures: int = 0  # consecutive 5xx / garbage / network failures
     use_fallback: bool = False  # the next attempt sends the fallback
     fallback_sent: bool = False
@@ -246,7 +266,7 @@ class Bitrix24Client:
 
     def __init__(
         self,
-        webhook_url: str | Webhook,
+        webhook_url: Any,
         *,
         requests_per_second: float = 2.0,
         request_burst: int = 50,
@@ -256,10 +276,11 @@ class Bitrix24Client:
         sleep=time.sleep,
         clock=time.monotonic,
     ) -> None:
-        """`sleep` and `clock` (a monotonic clock) are for tests: every wait the client decides on
-        goes through `sleep`, and pauses, budgets and wall-time accounting read `clock`."""
-        self.webhook = webhook_url if isinstance(webhook_url, Webhook) else parse_webhook_url(webhook_url)
-        REDACTOR.secrets.add(self.webhook.code)
+        """`webhook_url`: a webhook URL, a parsed `Webhook`, or an `OAuthSession` (oauth.py; see
+        `auth.make_client`). `sleep` and `clock` (a monotonic clock) are for tests: every wait the
+        client decides on goes through `sleep`, and pauses, budgets and wall-time accounting read `clock`."""
+        self.webhook = webhook_url if hasattr(webhook_url, "sign") else parse_webhook_url(webhook_url)
+        self.webhook.watch(REDACTOR.secrets.add)
         self._sleep = sleep
         self._now = clock
         self.bucket = LeakyBucket(requests_per_second, request_burst, clock=clock, sleep=self._throttle_sleep)
@@ -357,12 +378,28 @@ class Bitrix24Client:
             sending = retry.params(params)
             self._wait_for_methods(methods)
             self.bucket.acquire()
+            signed, generation = self.webhook.sign(sending)
             try:
-                envelope = self._attempt(url, method, sending, methods, retry)
+                envelope = self._attempt(url, method, signed, methods, retry)
+            except _TokenRejected as rejected:
+                self._renew(method, rejected.code, generation, retry)
+                continue
             except _Transient as fault:
                 self._after_failure(method, fault, retry)
                 continue
             return envelope, sending is not params
+
+    def _renew(self, method: str, code: str, generation: int, retry: _Retry) -> None:
+        """The access token was rejected: refresh it once (one thread does; see oauth.py) and repeat."""
+        retry.renewals += 1
+        if retry.renewals > MAX_RENEWALS:
+            raise OAuthError(
+                f"Bitrix24 portal {self.webhook.host} kept rejecting fresh access tokens of the application ({code}"
+                f" on {method}, {MAX_RENEWALS} refreshes in a row). Check that the application is installed on this"
+                " portal and that sources.bitrix24.credentials.domain names it."
+            )
+        logger.info("%s: the access token was rejected (%s); renewing it and repeating the call", method, code)
+        self.webhook.renew(generation)
 
     def _after_failure(self, method: str, fault: _Transient, retry: _Retry) -> None:
         """Give up (raise), pause the methods over their limit, or wait before the next attempt."""
@@ -409,7 +446,8 @@ class Bitrix24Client:
         """The one message for a URL that never answered like Bitrix24 (never with the code)."""
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         return AuthError(REDACTOR.scrub(
-            f"Could not reach the Bitrix24 REST API at {self.webhook.host} ({tries}): {why}.{URL_FIX}"
+            f"Could not reach the Bitrix24 REST API at {self.webhook.host} ({tries}): {why}."
+            f"{URL_FIX if self.webhook.kind == 'webhook' else DOMAIN_FIX}"
         ))
 
     def _attempt(self, url: str, method: str, params: Dict[str, Any], methods: List[str], retry: _Retry) -> Dict[str, Any]:
@@ -420,8 +458,7 @@ class Bitrix24Client:
         if status in (301, 302, 307, 308):
             raise AuthError(
                 f"The portal {self.webhook.host} answered with a redirect to {location or 'another address'}:"
-                " it was probably renamed. Put the webhook URL with the new address in"
-                " sources.bitrix24.webhook_url."
+                f" it was probably renamed. Put the new address in {self.webhook.url_key}."
             )
         try:
             body = json.loadb(content) if content else None
@@ -468,8 +505,8 @@ class Bitrix24Client:
         if status >= 500 or status in (200, 429):
             return _Transient(why, penalize=status == 503)
         return ApiError(
-            f"{self.webhook.host} answered {method} with {why}; the URL in"
-            " sources.bitrix24.webhook_url does not look like a Bitrix24 REST endpoint.",
+            f"{self.webhook.host} answered {method} with {why}; the address in"
+            f" {self.webhook.url_key} does not look like a Bitrix24 REST endpoint.",
             method=method,
         )
 
@@ -478,10 +515,12 @@ class Bitrix24Client:
         description = REDACTOR.scrub(str(body.get("error_description") or ""))
         if code == "ACCESS_DENIED" and ("subscription" in description.lower() or "commercial" in description.lower()):
             code = "ACCESS_DENIED_SUBSCRIPTION"
+        if self.webhook.uses_tokens and code in TOKEN_CODES:
+            raise _TokenRejected(code)
         if code in AUTH_ERRORS:  # decided on the code first: OVERLOAD_LIMIT may come as a 503
             raise AuthError(
-                f"Bitrix24 portal {self.webhook.host} rejected the webhook: {AUTH_ERRORS[code]}"
-                f" ({code}: {description}).{AUTH_FIX}"
+                f"Bitrix24 portal {self.webhook.host} rejected the {self.webhook.kind}: {AUTH_ERRORS[code]}"
+                f" ({code}: {description}).{AUTH_FIX if self.webhook.kind == 'webhook' else APP_AUTH_FIX}"
             )
         if code == "QUERY_LIMIT_EXCEEDED" or status == 503:
             # The portal's bucket is full: the throttle now spaces requests at 1/rate; add a
@@ -496,8 +535,9 @@ class Bitrix24Client:
             raise _Transient(f"{code or 'error'} (HTTP {status})")
         if code == "insufficient_scope":
             raise ScopeError(
-                f"The webhook may not call {method}: it lacks the scope this method needs. Edit the"
-                " inbound webhook in Bitrix24 and tick the scope, or leave the stream out.",
+                f"The {self.webhook.kind} may not call {method}: it lacks the scope this method needs. Edit the"
+                f" {'inbound webhook' if self.webhook.kind == 'webhook' else 'application'} in Bitrix24 and tick"
+                " the scope, or leave the stream out.",
                 method=method,
             )
         if code == "ERROR_METHOD_NOT_FOUND":

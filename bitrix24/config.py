@@ -10,7 +10,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 import pendulum
@@ -32,8 +32,20 @@ class Webhook:
     user_id: int
     code: str
 
+    uses_tokens = False  # the code is in the URL; an OAuth session (oauth.py) signs each request instead
+    kind = "webhook"
+    url_key = f"{KEY}.webhook_url"
+
     def __repr__(self) -> str:
         return f"Webhook(host={self.host!r}, user_id={self.user_id}, code=***)"
+
+    def watch(self, sink: Any) -> None:
+        """`sink(secret)` for the secret of this endpoint (the client's log redaction)."""
+        sink(self.code)
+
+    def sign(self, params: Dict[str, Any]) -> Tuple[Dict[str, Any], int]:
+        """The request's params as they are: the URL carries the credentials."""
+        return params, 0
 
     @property
     def redacted(self) -> str:

@@ -1,6 +1,7 @@
 """Exceptions raised by the Bitrix24 source.
 
-Every message says what happened and what to do about it, and never contains the webhook code.
+Every message says what happened and what to do about it, and never contains the webhook code, a token or
+the client secret.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ class ConfigurationError(Bitrix24Error):
 
 class AuthError(Bitrix24Error):
     """The portal rejected the webhook (wrong code, deleted webhook, blocked or deleted portal)."""
+
+
+class OAuthError(AuthError):
+    """An OAuth refresh failed for good (refused by the OAuth server, or the token store cannot be
+    written). No stream can go on without a token, so this stops the whole run (`stops_run`)."""
+
+    stops_run = True
 
 
 class ScopeError(Bitrix24Error):

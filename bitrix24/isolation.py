@@ -13,7 +13,8 @@ object, so whatever dlt's incremental step still writes for the stream's last pa
 detached old one. A transformer that fails puts its parent's state back too (a `deals` cursor that
 moved on would hide the deals whose products were never read): the next run reads them again.
 
-`fail_fast = true` keeps the all-or-nothing behaviour: the first failure stops the run.
+`fail_fast = true` keeps the all-or-nothing behaviour: the first failure stops the run. An error that
+no stream can get past (`stops_run`: an OAuth refresh the server refused) always stops the run.
 """
 
 import copy
@@ -150,7 +151,7 @@ def run_stream(
     try:
         yield from reader(client, stream, options, **kwargs)
     except Exception as exc:
-        if isolation.fail_fast:
+        if isolation.fail_fast or getattr(exc, "stops_run", False):  # e.g. a refused OAuth refresh
             raise
         isolation.fail(stream.name, exc)
 
@@ -170,6 +171,6 @@ def run_child(
     try:
         yield from reader(items, client, stream, options)
     except Exception as exc:
-        if isolation.fail_fast:
+        if isolation.fail_fast or getattr(exc, "stops_run", False):
             raise
         isolation.fail(stream.name, exc, parent=stream.parent)

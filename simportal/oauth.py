@@ -186,18 +186,21 @@ class OAuthServer:
 
     # ---------------------------------------------------------------- REST calls with auth=
     def authenticate(self, token: str) -> OAuthHook:
-        """The hook behind an access token, or ApiError expired_token / invalid_token (401)."""
+        """The hook behind an access token, or ApiError expired_token / invalid_token (401).
+        Listeners run outside the lock (a test may hold an answer back)."""
         now = self.portal.epoch()
         with self.lock:
             grant = self.by_access.get(token)
             app = self.apps.get(grant.client_id) if grant else None
             if grant is None or app is None or not grant.access_live or not app.installed:
-                self._record(Event("invalid", now, token))
-                raise ApiError("invalid_token", "The access token provided is invalid.", 401)
-            if now >= grant.expires_at:
-                self._record(Event("expired", now, token))
-                raise ApiError("expired_token", "The access token provided has expired.", 401)
-            self._record(Event("use", now, token))
+                kind = "invalid"
+            else:
+                kind = "expired" if now >= grant.expires_at else "use"
+        self._record(Event(kind, now, token, thread=threading.current_thread().name))
+        if kind == "invalid":
+            raise ApiError("invalid_token", "The access token provided is invalid.", 401)
+        if kind == "expired":
+            raise ApiError("expired_token", "The access token provided has expired.", 401)
         return OAuthHook(app.user_id, f"app:{app.client_id}", app.scopes)
 
     def _record(self, event: Event) -> None:
