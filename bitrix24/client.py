@@ -468,6 +468,8 @@ class Bitrix24Client:
             raise self._not_an_envelope(method, status, content, body, retry.attempt)
         self._reached = True
         if "error" in body and "result" not in body:
+            if self.webhook.uses_tokens and body["error"] in TOKEN_CODES:
+                raise _TokenRejected(str(body["error"]))
             self._raise_error(method, status, body, methods)
         if status >= 500:
             raise _Transient(f"HTTP {status}")
@@ -515,8 +517,6 @@ class Bitrix24Client:
         description = REDACTOR.scrub(str(body.get("error_description") or ""))
         if code == "ACCESS_DENIED" and ("subscription" in description.lower() or "commercial" in description.lower()):
             code = "ACCESS_DENIED_SUBSCRIPTION"
-        if self.webhook.uses_tokens and code in TOKEN_CODES:
-            raise _TokenRejected(code)
         if code in AUTH_ERRORS:  # decided on the code first: OVERLOAD_LIMIT may come as a 503
             raise AuthError(
                 f"Bitrix24 portal {self.webhook.host} rejected the {self.webhook.kind}: {AUTH_ERRORS[code]}"

@@ -24,6 +24,10 @@ URL = "http://127.0.0.1:9/rest/1/abcdef123456/"
 CODE = "abcdef123456"
 
 
+OAUTH = {f"SOURCES__BITRIX24__CREDENTIALS__{k}": v for k, v in (
+    ("DOMAIN", "acme.bitrix24.com"), ("CLIENT_ID", "local.abc.123"), ("CLIENT_SECRET", CODE), ("REFRESH_TOKEN", CODE))}
+
+
 class Case(NamedTuple):
     args: Tuple[str, ...] = ()
     env: Dict[str, str] = {}
@@ -55,6 +59,13 @@ CASES: Dict[str, Case] = {
     "url method left on": url(f"https://acme.bitrix24.com/rest/1/{CODE}/crm.deal.list", "method name"),
     "url with a space": url(f"https://acme.bitrix24.com/rest/1/abc {CODE}/", "contains a space"),
     "url query string": url(f"https://acme.bitrix24.com/rest/1/{CODE}/?x=1", "query string"),
+    # OAuth credentials instead of (never beside) a webhook
+    "webhook and oauth both": Case(env={"SOURCES__BITRIX24__WEBHOOK_URL": URL, **OAUTH},
+                                   phrases=("exactly one", "sources.bitrix24.credentials")),
+    "oauth without refresh_token": Case(env={k: v for k, v in OAUTH.items() if not k.endswith("REFRESH_TOKEN")},
+                                        phrases=("sources.bitrix24.credentials.refresh_token is not set",)),
+    "oauth domain plain http": Case(env={**OAUTH, "SOURCES__BITRIX24__CREDENTIALS__DOMAIN": "http://acme.bitrix24.com"},
+                                    phrases=("credentials.domain", "https://")),
     # values dlt cannot coerce to the key's type
     "request_timeout abc": key("REQUEST_TIMEOUT", "abc", "sources.bitrix24.request_timeout", "a number", "'abc'"),
     "requests_per_second text": key("REQUESTS_PER_SECOND", "fast", "sources.bitrix24.requests_per_second", "a number"),
