@@ -17,8 +17,9 @@ While a backfill is unfinished dlt's own cursor is kept where it was (its filter
 older rows of later slices); the slice that reaches the bottom sets it. `max_run_minutes` ends a
 slice early, at the next answer (the clock starts with the run's first request).
 
-`run_in_slices` runs slice after slice until every backfill is done or the time is up; the CLI and
-the Airflow DAG use it. A run killed midway loses only its unfinished slice.
+`run_in_slices` runs slice after slice until every backfill is done or the time is up; the CLI uses
+it. The Airflow DAG runs one load per task, stopped by `max_run_minutes`, so each DAG run is one
+slice. A run killed midway loses only its unfinished slice.
 """
 
 import logging
