@@ -36,7 +36,7 @@ from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.pipeline.exceptions import InvalidPipelineName
 
 from bitrix24 import STREAMS, Bitrix24Error, SliceReport, bitrix24_source, run_in_slices
-from bitrix24.backfill import progress_line
+from bitrix24.backfill import data_rows, progress_line, report_totals, row_counts
 from bitrix24.client import latest_client
 from bitrix24.portals import Portal, load_portals, portal_message, portal_source
 from bitrix24.settings import STREAMS_BY_NAME
@@ -342,20 +342,6 @@ def cap_duckdb_memory() -> None:
 # ---- the run summary ---------------------------------------------------------------------------
 
 
-def row_counts(trace: Any) -> Dict[str, int]:
-    """Rows per data table that a run's normalize step wrote (dlt's own tables left out)."""
-    info = trace.last_normalize_info if trace is not None else None
-    counts = dict(info.row_counts) if info is not None else {}
-    return {table: rows for table, rows in counts.items() if not table.startswith("_dlt")}
-
-
-def data_rows(trace: Any, stats: Any) -> Dict[str, int]:
-    """This run's rows without marker rows (`stats.tombstones`): the tombstones that clear a deal's
-    old child rows and the hard-delete rows of `detect_deletes = "delete"` — neither is ever stored."""
-    markers = dict(getattr(stats, "tombstones", {}) or {})
-    return {table: max(rows - markers.get(table, 0), 0) for table, rows in row_counts(trace).items()}
-
-
 def destination_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
     """Rows per table in the destination; empty for a destination without SQL access."""
     try:
@@ -659,12 +645,6 @@ def selected_portals(args: argparse.Namespace) -> List[Portal]:
         raise CliError("--all-portals: no portals are configured; add one table per portal to .dlt/secrets.toml,"
                        ' e.g. [sources.bitrix24.portals.acme] with webhook_url = "https://acme.bitrix24.com/rest/1/CODE/"')
     return list(portals.values())
-
-
-def report_totals(report: SliceReport) -> Tuple[int, int]:
-    """Data rows loaded and HTTP requests made by all slices of a run."""
-    rows = sum(sum(data_rows(trace, part).values()) for trace, part in zip(report.traces, report.stats))
-    return rows, sum(part.total_requests for part in report.stats)
 
 
 def root_cause(exc: BaseException) -> str:

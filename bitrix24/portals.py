@@ -30,7 +30,7 @@ from dlt.common.configuration.inject import get_fun_spec
 from dlt.common.configuration.utils import deserialize_value
 from dlt.common.typing import extract_inner_type
 
-from .errors import Bitrix24Error, ConfigurationError
+from .errors import AuthError, Bitrix24Error, ConfigurationError, ScopeError
 
 SECTIONS = ("sources", "bitrix24", "portals")
 KEY = ".".join(SECTIONS)
@@ -262,3 +262,74 @@ def portal_source(portal: Portal, **overrides: Any) -> Any:
     except Bitrix24Error as exc:
         exc.args = (portal_message(portal, str(exc)),)
         raise
+
+
+class PortalLoadError(Bitrix24Error):
+    """One portal's load failed: `portal NAME: <what failed and the fix>`, one line. `permanent`: a
+    setting or the webhook is wrong (retrying cannot help); else the next run may succeed."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def expected_error(exc: BaseException) -> Optional[Bitrix24Error]:
+    """The source's own error behind an exception (dlt wraps errors in its step failures), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, Bitrix24Error):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def failed_text(failed: Mapping[str, str]) -> str:
+    """`N stream(s) failed: a, b: <message>; c: <message>`, streams with the same message together
+    (a rejected webhook fails every stream alike)."""
+    by_message: Dict[str, List[str]] = {}
+    for stream, text in sorted(failed.items()):
+        by_message.setdefault(text, []).append(stream)
+    parts = [f"{', '.join(streams)}: {text.rstrip('.')}" for text, streams in by_message.items()]
+    return f"{len(failed)} stream(s) failed: " + "; ".join(parts)
+
+
+def _run_portal(portal: Portal, pipeline: Any, max_run_minutes: Optional[float], slice_rows: int,
+                **source_options: Any) -> Any:
+    from .backfill import run_in_slices
+
+    def make_source(max_run_minutes: Optional[float] = None) -> Any:
+        return portal_source(portal, backfill_slice_rows=slice_rows or None, max_run_minutes=max_run_minutes,
+                             **source_options)
+
+    duckdb = pipeline.destination.destination_type == "dlt.destinations.duckdb"
+    return run_in_slices(pipeline, make_source, max_run_minutes=max_run_minutes,
+                         loader_file_format="jsonl" if duckdb else None)
+
+
+def load_portal(name: str, destination: Any, max_run_minutes: Optional[float] = None, slice_rows: int = 10_000,
+                **source_options: Any) -> Dict[str, Any]:
+    """Load one portal of the table by its own pipeline into its own dataset, as an orchestrator's task
+    does: a first sync in slices of `slice_rows` (stopping cleanly after `max_run_minutes`; the next
+    call resumes), later calls only what changed since this portal's last load. Returns a summary
+    (no secret in it); raises PortalLoadError with one line when the portal or a stream failed.
+    `destination`: a dlt destination, or a function of the Portal that returns one."""
+    portal = get_portal(name)
+    target = destination(portal) if callable(destination) else destination
+    progress = dlt.progress.log(log_period=30.0, dump_system_stats=False)
+    pipeline = dlt.pipeline(portal.pipeline_name, destination=target, dataset_name=portal.dataset, progress=progress)
+    try:
+        report = _run_portal(portal, pipeline, max_run_minutes, slice_rows, **source_options)
+    except Exception as exc:
+        cause = expected_error(exc)
+        if cause is None:
+            raise
+        permanent = isinstance(cause, (ConfigurationError, AuthError, ScopeError))
+        raise PortalLoadError(f"portal {name}: {portal_message(portal, str(cause))}", permanent) from None
+    if report.failed:
+        raise PortalLoadError(portal_message(portal, f"portal {name}: {failed_text(report.failed)}"))
+    from .backfill import report_totals
+
+    rows, requests = report_totals(report)
+    return {"portal": name, "pipeline": portal.pipeline_name, "dataset": portal.dataset, "rows": rows,
+            "requests": requests, "slices": report.slices, "pending_backfills": sorted(report.pending)}

@@ -154,3 +154,8 @@ def test_all_portals_one_after_another_each_in_its_own_dataset(tmp_path):
         assert "Portals: 1 of 1 loaded" in second.stdout and "gamma" not in second.stdout
         latest = "where _dlt_load_id = (select max(load_id) from bitrix24_alpha._dlt_loads)"
         assert ids(tmp_path, "alpha", "deals", latest) == {edited}  # only the change: alpha's own cursor
+
+
+def test_streams_that_failed_alike_are_one_message():
+    text = portals.failed_text({"deals": "rejected the webhook.", "contacts": "rejected the webhook.", "calls": "no scope"})
+    assert text == "3 stream(s) failed: calls: no scope; contacts, deals: rejected the webhook"
