@@ -159,3 +159,15 @@ def test_all_portals_one_after_another_each_in_its_own_dataset(tmp_path):
 def test_streams_that_failed_alike_are_one_message():
     text = portals.failed_text({"deals": "rejected the webhook.", "contacts": "rejected the webhook.", "calls": "no scope"})
     assert text == "3 stream(s) failed: calls: no scope; contacts, deals: rejected the webhook"
+
+
+def test_the_readme_example_is_a_valid_table(monkeypatch):
+    import tomlkit  # dlt's own TOML library (tomllib is Python 3.11+)
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Many portals, one configuration"):readme.index("### Deploying on Airflow")]
+    example = tomlkit.parse(section.split("```toml\n", 1)[1].split("```", 1)[0]).unwrap()
+    table(monkeypatch, example["sources"]["bitrix24"]["portals"])
+    found = load_portals()
+    assert [(p.name, p.dataset) for p in found.values()] == [("acme", "bitrix24_acme"), ("globex", "crm_globex")]
+    assert source_kwargs(found["globex"])["deal_category_ids"] == [0, 3]
