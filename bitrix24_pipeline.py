@@ -97,6 +97,17 @@ def slice_rows(text: str) -> int:
     return value
 
 
+def add_portal_options(parser: argparse.ArgumentParser) -> None:
+    """--portal NAME | --all-portals: portals of the [sources.bitrix24.portals] table."""
+    portals = parser.add_mutually_exclusive_group()
+    portals.add_argument("--portal", default=None, metavar="NAME",
+                         help="load one portal of the [sources.bitrix24.portals] table, into its own dataset"
+                              " (default bitrix24_NAME) with its own pipeline (bitrix24_NAME)")
+    portals.add_argument("--all-portals", action="store_true",
+                         help="load every portal of the table, one after another; a summary per portal at"
+                              " the end; exit 1 when any failed")
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = OneLineParser(
         description="Load Bitrix24 CRM data with dlt.",
@@ -127,13 +138,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="a first sync commits every this many rows per stream, so a stopped run resumes"
              " (default %(default)s; 0: one load)",
     )
-    portals = parser.add_mutually_exclusive_group()
-    portals.add_argument("--portal", default=None, metavar="NAME",
-                         help="load one portal of the [sources.bitrix24.portals] table, into its own dataset"
-                              " (default bitrix24_NAME) with its own pipeline (bitrix24_NAME)")
-    portals.add_argument("--all-portals", action="store_true",
-                         help="load every portal of the table, one after another; a summary per portal at"
-                              " the end; exit 1 when any failed")
+    add_portal_options(parser)
     parser.add_argument(
         "--progress", default="auto", metavar="|".join(PROGRESS),
         help="progress of rows per stream (default auto: tqdm or enlighten when installed, else log lines)",
