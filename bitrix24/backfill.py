@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import dlt
 import pendulum
@@ -241,3 +241,22 @@ def run_in_slices(
         names = list(report.pending) + [s.name for s in STREAMS if s.parent in report.pending]
     return report
 
+
+def row_counts(trace: Any) -> Dict[str, int]:
+    """Rows per data table that a run's normalize step wrote (dlt's own tables left out)."""
+    info = trace.last_normalize_info if trace is not None else None
+    counts = dict(info.row_counts) if info is not None else {}
+    return {table: rows for table, rows in counts.items() if not table.startswith("_dlt")}
+
+
+def data_rows(trace: Any, stats: Any) -> Dict[str, int]:
+    """This run's rows without marker rows (`stats.tombstones`): the tombstones that clear a deal's
+    old child rows and the hard-delete rows of `detect_deletes = "delete"` — neither is ever stored."""
+    markers = dict(getattr(stats, "tombstones", {}) or {})
+    return {table: max(rows - markers.get(table, 0), 0) for table, rows in row_counts(trace).items()}
+
+
+def report_totals(report: SliceReport) -> Tuple[int, int]:
+    """Data rows loaded and HTTP requests made by all slices of a run."""
+    rows = sum(sum(data_rows(trace, part).values()) for trace, part in zip(report.traces, report.stats))
+    return rows, sum(part.total_requests for part in report.stats)

@@ -116,6 +116,6 @@ _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 
 def pytest_collection_modifyitems(config, items):
-    """The Airflow test (a subprocess in its own environment, the longest by far) goes first, so that
-    under `-n 2` one worker runs it while the other works through the rest."""
+    """The Airflow tests (subprocesses in their own environment, the longest by far) go first, so that
+    under `-n 2` they start at once while the rest is shared out."""
     items.sort(key=lambda item: 0 if item.nodeid.startswith("tests/test_airflow") else 1)
