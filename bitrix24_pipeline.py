@@ -30,11 +30,18 @@ from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.pipeline.exceptions import InvalidPipelineName
 
-from bitrix24 import STREAMS, Bitrix24Error, SliceReport, bitrix24_source, run_in_slices
+from bitrix24 import (
+    STREAMS,
+    Bitrix24Error,
+    SliceReport,
+    bitrix24_source,
+    create_labeled_views,
+    drop_labeled_views,
+    run_in_slices,
+)
 from bitrix24.backfill import progress_line
 from bitrix24.client import latest_client
 from bitrix24.settings import STREAMS_BY_NAME
-from bitrix24.views import create_labeled_views, drop_labeled_views
 
 SLICE_ROWS = 10_000  # 4 answers of 2,500 rows per stream and slice (README, "A first sync in slices")
 DEMO_SIZE = 3000

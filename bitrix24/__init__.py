@@ -55,6 +55,7 @@ from .isolation import Isolation, StateGuard, run_child, run_stream
 from .plan import SPA_NAME, _as_list, choose_streams, incremental_names, known_names
 from .settings import DELETED, DELETED_AT, STREAMS, Stream
 from .streams import READERS, Options
+from .views import create_labeled_views, drop_labeled_views
 
 logger = logging.getLogger("bitrix24")
 
@@ -73,6 +74,8 @@ __all__ = [
     "run_in_slices",
     "pending_backfills",
     "SliceReport",
+    "create_labeled_views",
+    "drop_labeled_views",
 ]
 
 
