@@ -6,6 +6,7 @@
     python bitrix24_pipeline.py --max-minutes 50     # a first sync: stop after 50 min, resume next run
     python bitrix24_pipeline.py --portal acme        # one portal of the [sources.bitrix24.portals] table
     python bitrix24_pipeline.py --all-portals        # every portal, one after another, then a summary
+    python bitrix24_pipeline.py --labeled-views      # and deals_labeled, contacts_labeled, ... after the load
     python bitrix24_pipeline.py --help
 
 Bad input (a missing or malformed setting, a broken .dlt/*.toml, an unknown destination or
@@ -35,7 +36,15 @@ from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.pipeline.exceptions import InvalidPipelineName
 
-from bitrix24 import STREAMS, Bitrix24Error, SliceReport, bitrix24_source, run_in_slices
+from bitrix24 import (
+    STREAMS,
+    Bitrix24Error,
+    SliceReport,
+    bitrix24_source,
+    create_labeled_views,
+    drop_labeled_views,
+    run_in_slices,
+)
 from bitrix24.backfill import data_rows, progress_line, report_totals, row_counts
 from bitrix24.client import latest_client
 from bitrix24.portals import Portal, load_portals, portal_message, portal_source
@@ -139,6 +148,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
              " (default %(default)s; 0: one load)",
     )
     add_portal_options(parser)
+    parser.add_argument(
+        "--labeled-views", action="store_true",
+        help="after the load, (re)create one view per entity table (deals_labeled, ...) with columns named by"
+             " their Bitrix labels and codes resolved to labels (config key labeled_views)",
+    )
     parser.add_argument(
         "--progress", default="auto", metavar="|".join(PROGRESS),
         help="progress of rows per stream (default auto: tqdm or enlighten when installed, else log lines)",
@@ -527,6 +541,8 @@ def run(args: argparse.Namespace, webhook_url: Optional[str], full_refresh: Opti
         cap_duckdb_memory()
     earlier = resume_pending(pipeline)
     full = args.full_refresh if full_refresh is None else full_refresh
+    if full:  # PostgreSQL will not drop a table a view depends on; the views come back after the load
+        drop_views_quietly(pipeline)
     refresh = prepare_refresh(pipeline, first[0], stream_names(args), full)
     # DuckDB loads jsonl files about 25x faster than dlt's default INSERT statements for it.
     file_format = "jsonl" if is_duckdb(pipeline) else None
@@ -536,7 +552,24 @@ def run(args: argparse.Namespace, webhook_url: Optional[str], full_refresh: Opti
 
     report = run_in_slices(pipeline, make_source, max_run_minutes=args.max_minutes, after_slice=slice_done,
                            refresh=refresh, loader_file_format=file_format)
+    if wants_labeled_views(args):
+        views = create_labeled_views(pipeline)
+        print(f"Labeled views ({len(views)}): {', '.join(views) or 'none'}", flush=True)
     return pipeline, earlier, report
+
+
+def wants_labeled_views(args: argparse.Namespace) -> bool:
+    """--labeled-views, or `labeled_views = true` under [sources.bitrix24] (checked with the source)."""
+    return bool(args.labeled_views or dlt.config.get("sources.bitrix24.labeled_views", bool))
+
+
+def drop_views_quietly(pipeline: dlt.Pipeline) -> None:
+    """Drop the labeled views before a full refresh drops their tables; a failure only leaves a warning."""
+    try:
+        drop_labeled_views(pipeline)
+    except Exception as exc:  # e.g. the dataset is not there yet
+        print(f"warning: labeled views not dropped before the refresh: {' '.join(str(exc).split())[:200]}",
+              file=sys.stderr)
 
 
 def slice_done(number: int, backfills: Dict[str, Dict[str, Any]]) -> None:

@@ -203,13 +203,15 @@ def run_in_slices(
     **run_kwargs: Any,
 ) -> SliceReport:
     """Run `pipeline` on `make_source(max_run_minutes=...)` until no backfill is pending, the time is
-    used up, or a stream has failed for good (`report.failed`; the next run resumes). The first run loads every stream; later ones only the streams still backfilling and
-    their sub-resources. `run_kwargs` go to the first `pipeline.run` (e.g. `refresh`)."""
+    used up, a stream has failed for good (`report.failed`; the next run resumes), or a slice moved
+    no backfill on (a run with `end_date` leaves an unfinished backfill for a later run). The first
+    run loads every stream; later ones only the streams still backfilling and their sub-resources. `run_kwargs` go to the first `pipeline.run` (e.g. `refresh`)."""
     from .settings import STREAMS
 
     report = SliceReport()
     deadline = None if not max_run_minutes else time.monotonic() + float(max_run_minutes) * 60
     names: Optional[List[str]] = None
+    before = pending_backfills(pipeline)
     while True:
         left = None if deadline is None else max((deadline - time.monotonic()) / 60, 1e-6)
         source = make_source(max_run_minutes=left)
@@ -238,6 +240,9 @@ def run_in_slices(
             break
         if report.failed:
             break  # a stream failed for good: report it; the next run resumes from what was committed
+        if report.pending == before:
+            break  # no backfill moved: a bounded window (end_date, an orchestrator's interval) never slices
+        before = report.pending
         names = list(report.pending) + [s.name for s in STREAMS if s.parent in report.pending]
     return report
 
