@@ -4,6 +4,9 @@
     python bitrix24_pipeline.py --demo           # a simulated portal, no account needed
     python bitrix24_pipeline.py --streams deals,contacts --destination postgres
     python bitrix24_pipeline.py --max-minutes 50     # a first sync: stop after 50 min, resume next run
+    python bitrix24_pipeline.py --portal acme        # one portal of the [sources.bitrix24.portals] table
+    python bitrix24_pipeline.py --all-portals        # every portal, one after another, then a summary
+    python bitrix24_pipeline.py --labeled-views      # and deals_labeled, contacts_labeled, ... after the load
     python bitrix24_pipeline.py --help
 
 Bad input (a missing or malformed setting, a broken .dlt/*.toml, an unknown destination or
@@ -13,14 +16,18 @@ progress display) stops the run before anything is written, with one `error:` li
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import inspect
 import json
 import os
 import sys
 import time
+import traceback
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException, ConfigValueCannotBeCoercedException
@@ -29,12 +36,22 @@ from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.pipeline.exceptions import InvalidPipelineName
 
-from bitrix24 import STREAMS, Bitrix24Error, SliceReport, bitrix24_source, run_in_slices
+from bitrix24 import (
+    STREAMS,
+    Bitrix24Error,
+    SliceReport,
+    bitrix24_source,
+    create_labeled_views,
+    drop_labeled_views,
+    run_in_slices,
+)
 from bitrix24.auth import NotConfigured
-from bitrix24.backfill import progress_line
+from bitrix24.backfill import data_rows, progress_line, report_totals, row_counts
 from bitrix24.client import latest_client
+from bitrix24.portals import Portal, load_portals, portal_message, portal_source
 from bitrix24.settings import STREAMS_BY_NAME
 
+DATASET = "bitrix24_data"
 SLICE_ROWS = 10_000  # 4 answers of 2,500 rows per stream and slice (README, "A first sync in slices")
 DEMO_SIZE = 3000
 DEMO_MAX_SIZE = 1_000_000
@@ -91,6 +108,17 @@ def slice_rows(text: str) -> int:
     return value
 
 
+def add_portal_options(parser: argparse.ArgumentParser) -> None:
+    """--portal NAME | --all-portals: portals of the [sources.bitrix24.portals] table."""
+    portals = parser.add_mutually_exclusive_group()
+    portals.add_argument("--portal", default=None, metavar="NAME",
+                         help="load one portal of the [sources.bitrix24.portals] table, into its own dataset"
+                              " (default bitrix24_NAME) with its own pipeline (bitrix24_NAME)")
+    portals.add_argument("--all-portals", action="store_true",
+                         help="load every portal of the table, one after another; a summary per portal at"
+                              " the end; exit 1 when any failed")
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = OneLineParser(
         description="Load Bitrix24 CRM data with dlt.",
@@ -103,8 +131,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--destination", default=None, help="dlt destination (default: duckdb, into <pipeline name>.duckdb here)"
     )
     parser.add_argument(
-        "--dataset", default="bitrix24_data",
-        help="dataset (schema) name (default: bitrix24_data; DuckDB cannot have a schema named like its file)",
+        "--dataset", default=None,
+        help=f"dataset (schema) name (default: {DATASET}; DuckDB cannot have a schema named like its file)",
     )
     parser.add_argument("--pipeline-name", default=None, help="pipeline name (default: bitrix24, or bitrix24_demo)")
     parser.add_argument("--streams", default=None, help="comma-separated streams to load (default: all)")
@@ -120,6 +148,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--slice-rows", type=slice_rows, default=SLICE_ROWS, metavar="ROWS",
         help="a first sync commits every this many rows per stream, so a stopped run resumes"
              " (default %(default)s; 0: one load)",
+    )
+    add_portal_options(parser)
+    parser.add_argument(
+        "--labeled-views", action="store_true",
+        help="after the load, (re)create one view per entity table (deals_labeled, ...) with columns named by"
+             " their Bitrix labels and codes resolved to labels (config key labeled_views)",
     )
     parser.add_argument(
         "--progress", default="auto", metavar="|".join(PROGRESS),
@@ -264,14 +298,15 @@ def progress_collector(choice: str) -> Any:
     return dlt.progress.log(log_period=10.0, logger=sys.stderr, dump_system_stats=False)
 
 
-def make_pipeline(args: argparse.Namespace, name: str) -> dlt.Pipeline:
+def make_pipeline(args: argparse.Namespace, name: str, dataset: Optional[str] = None) -> dlt.Pipeline:
     """The pipeline, to --destination or to the script's own destination.
 
     `dlt init bitrix24 <destination>` copies this script and rewrites the "duckdb" below to the
     destination it was given: it must stay a string literal passed as `destination=`, and no other
     `dlt.pipeline`/`run` call here may pass `destination=` (dlt init refuses the script otherwise).
     """
-    settings: Dict[str, Any] = dict(pipeline_name=name, dataset_name=args.dataset, progress=progress_collector(args.progress))
+    settings: Dict[str, Any] = dict(pipeline_name=name, dataset_name=dataset or args.dataset or DATASET,
+                                    progress=progress_collector(args.progress))
     if args.demo and args.destination in (None, "duckdb") and "DESTINATION__DUCKDB__CREDENTIALS" not in os.environ \
             and dlt.secrets.get("destination.duckdb.credentials") is None:
         # dlt keeps a pipeline's DuckDB file in the folder of its first run; the demo (its first run
@@ -326,20 +361,6 @@ def cap_duckdb_memory() -> None:
 
 
 # ---- the run summary ---------------------------------------------------------------------------
-
-
-def row_counts(trace: Any) -> Dict[str, int]:
-    """Rows per data table that a run's normalize step wrote (dlt's own tables left out)."""
-    info = trace.last_normalize_info if trace is not None else None
-    counts = dict(info.row_counts) if info is not None else {}
-    return {table: rows for table, rows in counts.items() if not table.startswith("_dlt")}
-
-
-def data_rows(trace: Any, stats: Any) -> Dict[str, int]:
-    """This run's rows without marker rows (`stats.tombstones`): the tombstones that clear a deal's
-    old child rows and the hard-delete rows of `detect_deletes = "delete"` — neither is ever stored."""
-    markers = dict(getattr(stats, "tombstones", {}) or {})
-    return {table: max(rows - markers.get(table, 0), 0) for table, rows in row_counts(trace).items()}
 
 
 def destination_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
@@ -505,28 +526,52 @@ def resume_pending(pipeline: dlt.Pipeline) -> Dict[str, int]:
     return row_counts(pipeline.last_trace)
 
 
-def run(args: argparse.Namespace, webhook_url: Optional[str], full_refresh: Optional[bool] = None
-        ) -> Tuple[dlt.Pipeline, Dict[str, int], SliceReport]:
+def run(args: argparse.Namespace, webhook_url: Optional[str], full_refresh: Optional[bool] = None,
+        portal: Optional[Portal] = None) -> Tuple[dlt.Pipeline, Dict[str, int], SliceReport]:
     """One load, in slices while a first sync goes on (`run_in_slices`); returns the pipeline, the
-    rows of an interrupted earlier run it loaded first, and the slices."""
-    pipeline = make_pipeline(args, pipeline_name(args))
+    rows of an interrupted earlier run it loaded first, and the slices. With `portal`: that portal
+    of the table, by its own pipeline into its own dataset (the command line's options win)."""
+    if portal is not None:
+        pipeline = make_pipeline(args, portal.pipeline_name, portal.dataset)
+        build: Any = partial(portal_source, portal)
+    else:
+        pipeline, build = make_pipeline(args, pipeline_name(args)), bitrix24_source
     kwargs = source_kwargs(args, webhook_url)
     kwargs["backfill_slice_rows"] = args.slice_rows or None
-    first = [bitrix24_source(max_run_minutes=args.max_minutes, **kwargs)]
+    first = [build(max_run_minutes=args.max_minutes, **kwargs)]
     if is_duckdb(pipeline):
         cap_duckdb_memory()
     earlier = resume_pending(pipeline)
     full = args.full_refresh if full_refresh is None else full_refresh
+    if full:  # PostgreSQL will not drop a table a view depends on; the views come back after the load
+        drop_views_quietly(pipeline)
     refresh = prepare_refresh(pipeline, first[0], stream_names(args), full)
     # DuckDB loads jsonl files about 25x faster than dlt's default INSERT statements for it.
     file_format = "jsonl" if is_duckdb(pipeline) else None
 
     def make_source(max_run_minutes: Optional[float] = None) -> Any:
-        return first.pop() if first else bitrix24_source(max_run_minutes=max_run_minutes, **kwargs)
+        return first.pop() if first else build(max_run_minutes=max_run_minutes, **kwargs)
 
     report = run_in_slices(pipeline, make_source, max_run_minutes=args.max_minutes, after_slice=slice_done,
                            refresh=refresh, loader_file_format=file_format)
+    if wants_labeled_views(args):
+        views = create_labeled_views(pipeline)
+        print(f"Labeled views ({len(views)}): {', '.join(views) or 'none'}", flush=True)
     return pipeline, earlier, report
+
+
+def wants_labeled_views(args: argparse.Namespace) -> bool:
+    """--labeled-views, or `labeled_views = true` under [sources.bitrix24] (checked with the source)."""
+    return bool(args.labeled_views or dlt.config.get("sources.bitrix24.labeled_views", bool))
+
+
+def drop_views_quietly(pipeline: dlt.Pipeline) -> None:
+    """Drop the labeled views before a full refresh drops their tables; a failure only leaves a warning."""
+    try:
+        drop_labeled_views(pipeline)
+    except Exception as exc:  # e.g. the dataset is not there yet
+        print(f"warning: labeled views not dropped before the refresh: {' '.join(str(exc).split())[:200]}",
+              file=sys.stderr)
 
 
 def slice_done(number: int, backfills: Dict[str, Dict[str, Any]]) -> None:
@@ -611,12 +656,133 @@ def run_demo(args: argparse.Namespace) -> Tuple[dlt.Pipeline, Dict[str, str]]:
     return pipeline, {**failed, **report.failed}
 
 
+# ---- many portals: --portal NAME, --all-portals --------------------------------------------------
+
+
+@dataclass
+class PortalResult:
+    """How one portal's load went, for the summary at the end."""
+
+    portal: Portal
+    seconds: float
+    error: Optional[str] = None  # one line; None = loaded
+    rows: Optional[int] = None
+    requests: Optional[int] = None
+
+
+def selected_portals(args: argparse.Namespace) -> List[Portal]:
+    """The portals to load; a bad table or an unknown name is a bad input (nothing runs)."""
+    try:
+        portals = load_portals()
+    except Bitrix24Error as exc:
+        raise CliError(str(exc)) from None
+    if args.portal is not None:
+        if args.portal not in portals:
+            known = ", ".join(portals) or "none"
+            raise CliError(f"--portal {args.portal!r} is not in sources.bitrix24.portals; configured portals: {known}")
+        return [portals[args.portal]]
+    if not portals:
+        raise CliError("--all-portals: no portals are configured; add one table per portal to .dlt/secrets.toml,"
+                       ' e.g. [sources.bitrix24.portals.acme] with webhook_url = "https://acme.bitrix24.com/rest/1/CODE/"')
+    return list(portals.values())
+
+
+def root_cause(exc: BaseException) -> str:
+    """An unexpected error in one line: the innermost exception dlt wrapped, with its type."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def portal_failure(portal: Portal, exc: Exception, started: float) -> PortalResult:
+    """A portal whose load raised: one line for it (a traceback too when the error is unexpected)."""
+    cause = _expected_cause(exc)
+    if cause is None:
+        traceback.print_exc()
+        text = root_cause(exc)
+    else:
+        text = str(cause)
+    line = portal_message(portal, text)
+    print(f"error: portal {portal.name}: {line}", file=sys.stderr, flush=True)
+    return PortalResult(portal, time.monotonic() - started, error=line)
+
+
+@contextlib.contextmanager
+def portal_duckdb(args: argparse.Namespace, portal: Portal) -> Iterator[None]:
+    """Into DuckDB with no file configured, each portal loads into its own file (`bitrix24-NAME.duckdb`
+    here): a DuckDB schema cannot be named like its file, which `bitrix24_NAME.duckdb` would be."""
+    key = "DESTINATION__DUCKDB__CREDENTIALS"
+    if args.destination not in (None, "duckdb") or key in os.environ \
+            or dlt.secrets.get("destination.duckdb.credentials") is not None:
+        yield
+        return
+    os.environ[key] = os.path.abspath(portal.duckdb_file)
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def run_portal(args: argparse.Namespace, portal: Portal) -> PortalResult:
+    """One portal of the table, by its own pipeline into its own dataset; never raises an Exception."""
+    print(f"\n=== portal {portal.name}: pipeline {portal.pipeline_name}, dataset {portal.dataset} ===", flush=True)
+    started = time.monotonic()
+    try:
+        with portal_duckdb(args, portal):
+            pipeline, earlier, report = run(args, None, portal=portal)
+            print(summary(pipeline, started, earlier, report))
+            if is_duckdb(pipeline):
+                print(f"Data is in {duckdb_file(pipeline)}, schema {portal.dataset}.")
+    except Exception as exc:
+        return portal_failure(portal, exc, started)
+    rows, requests = report_totals(report)
+    error = None
+    if report.failed:
+        error = portal_message(portal, failure_line(report.failed)[len("error: "):])
+        print(f"error: portal {portal.name}: {error}", file=sys.stderr, flush=True)
+    return PortalResult(portal, time.monotonic() - started, error, rows, requests)
+
+
+def portals_summary(results: List[PortalResult]) -> str:
+    """One row per portal: its dataset, whether it loaded, rows, requests and time; then the errors."""
+    ok = sum(1 for r in results if r.error is None)
+    lines = [f"\nPortals: {ok} of {len(results)} loaded",
+             f"{'portal':<24} {'dataset':<32} {'result':<7} {'rows loaded':>12} {'requests':>9} {'time':>8}"]
+    for r in results:
+        rows = "-" if r.rows is None else f"{r.rows:,}"
+        requests = "-" if r.requests is None else f"{r.requests:,}"
+        lines.append(f"{r.portal.name:<24} {r.portal.dataset:<32} {'ok' if r.error is None else 'FAILED':<7}"
+                     f" {rows:>12} {requests:>9} {r.seconds:>7.1f}s")
+    lines.extend(f"  {r.portal.name}: {r.error}" for r in results if r.error is not None)
+    return "\n".join(lines)
+
+
+def run_portals(args: argparse.Namespace) -> int:
+    """--portal / --all-portals: each portal in turn (one failing does not stop the others); exit 1
+    when any failed."""
+    results = [run_portal(args, portal) for portal in selected_portals(args)]
+    print(portals_summary(results))
+    failed = [r.portal.name for r in results if r.error is not None]
+    if failed:
+        print(f"error: {len(failed)} of {len(results)} portal(s) failed: {', '.join(failed)} — see above",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 # ---- main --------------------------------------------------------------------------------------
 
 
 def check_inputs(args: argparse.Namespace) -> None:
     """Everything that can be checked before a source is built or a portal is asked."""
     check_progress(args.progress)
+    if args.portal is not None or args.all_portals:
+        option = "--portal" if args.portal is not None else "--all-portals"
+        for other, given in (("--demo", args.demo), ("--dataset", args.dataset), ("--pipeline-name", args.pipeline_name)):
+            if given:
+                raise CliError(f"{option} cannot be combined with {other}: each portal has its own pipeline"
+                               " (bitrix24_NAME) and dataset (set `dataset` in its [sources.bitrix24.portals.NAME] table)")
     for option, value in (("--streams", args.streams), ("--destination", args.destination),
                           ("--pipeline-name", args.pipeline_name), ("--dataset", args.dataset)):
         if value is not None and not value.replace(",", "").strip():
@@ -629,6 +795,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         args = parse_args(argv)
         check_inputs(args)
+        if args.portal is not None or args.all_portals:
+            return run_portals(args)
         if args.demo:
             pipeline, failed = run_demo(args)
         else:
@@ -642,7 +810,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(error_line(cause), file=sys.stderr)
         return 2 if isinstance(cause, CliError) else 1
     if is_duckdb(pipeline):
-        print(f"\nData is in {duckdb_file(pipeline)}, schema {args.dataset}.")
+        print(f"\nData is in {duckdb_file(pipeline)}, schema {args.dataset or DATASET}.")
     if failed:
         print(failure_line(failed), file=sys.stderr)
         return 1

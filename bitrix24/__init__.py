@@ -36,6 +36,7 @@ from .config import (
     check_category_ids,
     check_deal_products_method,
     check_detect_deletes,
+    check_end_date,
     check_number,
     check_refresh_runs,
     check_spa_ids,
@@ -59,6 +60,7 @@ from .plan import SPA_NAME, _as_list, choose_streams, incremental_names, known_n
 from .settings import DELETED, DELETED_AT, STREAMS, Stream
 from .streams import READERS, Options
 from .tokens import FileTokenStore, TokenStore
+from .views import create_labeled_views, drop_labeled_views
 
 logger = logging.getLogger("bitrix24")
 
@@ -82,6 +84,8 @@ __all__ = [
     "run_in_slices",
     "pending_backfills",
     "SliceReport",
+    "create_labeled_views",
+    "drop_labeled_views",
 ]
 
 
@@ -100,6 +104,7 @@ def bitrix24_source(
     deal_category_ids: Optional[List[int]] = None,
     sync_types: Optional[Dict[str, str]] = None,
     start_date: Optional[str] = None,
+    end_date: Optional[str] = None,
     requests_per_second: float = 2.0,
     request_burst: int = 50,
     max_retry_seconds: float = 900.0,
@@ -110,6 +115,7 @@ def bitrix24_source(
     fail_fast: bool = False,
     backfill_slice_rows: Optional[int] = None,
     max_run_minutes: Optional[float] = None,
+    labeled_views: bool = False,
 ) -> Iterator[DltResource]:
     """All streams of a Bitrix24 portal.
 
@@ -142,6 +148,9 @@ def bitrix24_source(
         sync_types: per stream "incremental" or "full_table"; streams with a replication key
             default to incremental.
         start_date: lower bound of the first incremental run (ISO date or datetime).
+        end_date: with start_date, load only the window [start_date, end_date) of the date-cursor
+            streams (dlt's `end_value`): a bounded backfill that leaves the pipeline's cursors as they
+            were, read in one load (never sliced). The id-cursor streams (stage history) ignore it.
         requests_per_second / request_burst: the portal's request-rate limit (2 and 50; 5 and 250
             on Enterprise plans).
         max_retry_seconds: how long one call may keep failing transiently before the run stops.
@@ -160,6 +169,9 @@ def bitrix24_source(
             there (`bitrix24.run_in_slices` runs slice after slice). None reads it in one run.
         max_run_minutes: a backfill stops at its next answer once the run (from its first request)
             is this old; the rows read so far are committed and the next run resumes (`backfill.py`).
+        labeled_views: read by `bitrix24_pipeline.py`, which then calls
+            `bitrix24.views.create_labeled_views(pipeline)` after the load (`deals_labeled`, ...); the
+            source itself only checks it. In your own code call that function after `pipeline.run`.
     """
     auth = resolve_auth(webhook_url, credentials)
     flags = {
@@ -171,6 +183,9 @@ def bitrix24_source(
     requested = check_streams(streams, known_names(spa_ids) + [n for n in _as_list(streams) if SPA_NAME.match(n)])
     kinds = check_sync_types(sync_types, incremental_names(spa_ids), known_names(spa_ids))
     lower_bound = check_start_date(start_date)
+    bounds = (lower_bound, check_end_date(end_date, lower_bound))
+    if not isinstance(labeled_views, bool):
+        raise ConfigurationError(f"sources.bitrix24.labeled_views must be true or false; got {labeled_views!r}.")
     options = Options(
         deal_category_ids=tuple(check_category_ids(deal_category_ids)),
         extract_deal_contacts=flags["extract_deal_contacts"],
@@ -201,7 +216,7 @@ def bitrix24_source(
         incremental = stream.incremental_capable and kinds.get(stream.name, "incremental") == "incremental"
         parent = resources.get(stream.parent) if stream.parent else None
         resources[stream.name] = make_resource(
-            client, stream, options, incremental, lower_bound, parent, bool(allow_external_schedulers), isolation
+            client, stream, options, incremental, bounds, parent, bool(allow_external_schedulers), isolation
         )
     yield from resources.values()
 
@@ -211,26 +226,16 @@ def make_resource(
     stream: Stream,
     options: Options,
     incremental: bool,
-    lower_bound: Any,
+    bounds: Any,
     parent: Optional[DltResource] = None,
     external_schedulers: bool = False,
     isolation: Optional[Isolation] = None,
 ) -> DltResource:
     """One resource (or transformer, for a sub-resource) from one row of the stream table, run in
-    isolation (`isolation.py`): a stream that fails is stopped alone and keeps its cursor."""
+    isolation (`isolation.py`): a stream that fails is stopped alone and keeps its cursor.
+    `bounds` = (start_date, end_date): the date cursors' initial and end value (either may be None)."""
     isolation = isolation or Isolation()
-    kwargs: Dict[str, Any] = {}
-    if incremental:
-        by_id = stream.cursor == stream.id_field  # append-only tables: the id is the cursor
-        kwargs["cursor"] = dlt.sources.incremental[int if by_id else datetime](
-            stream.cursor,
-            initial_value=None if by_id else lower_bound,
-            # None lets dlt decide (its Airflow helper turns it on); an id cursor never joins.
-            allow_external_schedulers=False if by_id else (True if external_schedulers else None),
-            range_start="closed",
-            range_end="open",
-            on_cursor_value_missing="include",  # detect_deletes rows carry no cursor
-        )
+    kwargs: Dict[str, Any] = {"cursor": cursor_of(stream, bounds, external_schedulers)} if incremental else {}
     columns = dict(stream.columns)
     if incremental and options.detect_deletes and stream.reader == "keyset" and stream.cursor != stream.id_field:
         hard = options.detect_deletes == "delete"  # "mark" keeps the rows with a flag and a time
@@ -261,6 +266,25 @@ def make_resource(
         )
     resource = dlt.resource(run_stream, parallelized=True, **hints)(reader, isolation, client, stream, options, **kwargs)
     return resource.add_step(StateGuard(isolation))
+
+
+def cursor_of(stream: Stream, bounds: Any, external_schedulers: bool = False) -> Any:
+    """dlt's incremental cursor of a stream; `bounds` = (start_date, end_date), either may be None.
+
+    An end_date makes it a bounded window: dlt keeps no cursor state for it and `backfill.begin`
+    never slices it. An id cursor (append-only tables) takes neither bound."""
+    lower_bound, upper_bound = bounds if isinstance(bounds, tuple) else (bounds, None)
+    by_id = stream.cursor == stream.id_field
+    return dlt.sources.incremental[int if by_id else datetime](
+        stream.cursor,
+        initial_value=None if by_id else lower_bound,
+        end_value=None if by_id else upper_bound,
+        # None lets dlt decide (its Airflow helper turns it on); an id cursor never joins.
+        allow_external_schedulers=False if by_id else (True if external_schedulers else None),
+        range_start="closed",
+        range_end="open",
+        on_cursor_value_missing="include",  # detect_deletes rows carry no cursor
+    )
 
 
 def failed_streams() -> Dict[str, str]:

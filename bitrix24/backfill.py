@@ -17,15 +17,16 @@ While a backfill is unfinished dlt's own cursor is kept where it was (its filter
 older rows of later slices); the slice that reaches the bottom sets it. `max_run_minutes` ends a
 slice early, at the next answer (the clock starts with the run's first request).
 
-`run_in_slices` runs slice after slice until every backfill is done or the time is up; the CLI and
-the Airflow DAG use it. A run killed midway loses only its unfinished slice.
+`run_in_slices` runs slice after slice until every backfill is done or the time is up; the CLI uses
+it. The Airflow DAG runs one load per task, stopped by `max_run_minutes`, so each DAG run is one
+slice. A run killed midway loses only its unfinished slice.
 """
 
 import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import dlt
 import pendulum
@@ -202,13 +203,15 @@ def run_in_slices(
     **run_kwargs: Any,
 ) -> SliceReport:
     """Run `pipeline` on `make_source(max_run_minutes=...)` until no backfill is pending, the time is
-    used up, or a stream has failed for good (`report.failed`; the next run resumes). The first run loads every stream; later ones only the streams still backfilling and
-    their sub-resources. `run_kwargs` go to the first `pipeline.run` (e.g. `refresh`)."""
+    used up, a stream has failed for good (`report.failed`; the next run resumes), or a slice moved
+    no backfill on (a run with `end_date` leaves an unfinished backfill for a later run). The first
+    run loads every stream; later ones only the streams still backfilling and their sub-resources. `run_kwargs` go to the first `pipeline.run` (e.g. `refresh`)."""
     from .settings import STREAMS
 
     report = SliceReport()
     deadline = None if not max_run_minutes else time.monotonic() + float(max_run_minutes) * 60
     names: Optional[List[str]] = None
+    before = pending_backfills(pipeline)
     while True:
         left = None if deadline is None else max((deadline - time.monotonic()) / 60, 1e-6)
         source = make_source(max_run_minutes=left)
@@ -237,6 +240,28 @@ def run_in_slices(
             break
         if report.failed:
             break  # a stream failed for good: report it; the next run resumes from what was committed
+        if report.pending == before:
+            break  # no backfill moved: a bounded window (end_date, an orchestrator's interval) never slices
+        before = report.pending
         names = list(report.pending) + [s.name for s in STREAMS if s.parent in report.pending]
     return report
 
+
+def row_counts(trace: Any) -> Dict[str, int]:
+    """Rows per data table that a run's normalize step wrote (dlt's own tables left out)."""
+    info = trace.last_normalize_info if trace is not None else None
+    counts = dict(info.row_counts) if info is not None else {}
+    return {table: rows for table, rows in counts.items() if not table.startswith("_dlt")}
+
+
+def data_rows(trace: Any, stats: Any) -> Dict[str, int]:
+    """This run's rows without marker rows (`stats.tombstones`): the tombstones that clear a deal's
+    old child rows and the hard-delete rows of `detect_deletes = "delete"` — neither is ever stored."""
+    markers = dict(getattr(stats, "tombstones", {}) or {})
+    return {table: max(rows - markers.get(table, 0), 0) for table, rows in row_counts(trace).items()}
+
+
+def report_totals(report: SliceReport) -> Tuple[int, int]:
+    """Data rows loaded and HTTP requests made by all slices of a run."""
+    rows = sum(sum(data_rows(trace, part).values()) for trace, part in zip(report.traces, report.stats))
+    return rows, sum(part.total_requests for part in report.stats)

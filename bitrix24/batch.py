@@ -128,6 +128,14 @@ def _as_int(value: Any) -> Optional[int]:
         return None
 
 
+class Answer(list):
+    """The rows of one HTTP answer; `last` when the list ended in it (no request follows)."""
+
+    def __init__(self, rows: List[Dict[str, Any]], last: bool = False) -> None:
+        super().__init__(rows)
+        self.last = last
+
+
 def read_keyset(
     client: Bitrix24Client,
     query: ListQuery,
@@ -206,7 +214,7 @@ def read_keyset(
                 break
         confirming = False
         if chunk:
-            yield chunk  # every page of one answer at once: up to 2,500 rows
+            yield Answer(chunk, last=finished)  # every page of one answer at once: up to 2,500 rows
         if finished:
             return
         if progressed:

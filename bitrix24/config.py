@@ -150,31 +150,53 @@ def check_category_ids(value: Any) -> List[int]:
     return sorted(set(ids))
 
 
+def _parse_date(key: str, value: Any) -> pendulum.DateTime:
+    """An ISO date or datetime (or a datetime object); a naive value is read as UTC."""
+    if isinstance(value, datetime):
+        return pendulum.instance(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    try:
+        parsed = pendulum.parse(str(value), tz="UTC")
+    except Exception:
+        raise ConfigurationError(
+            f"{KEY}.{key} {value!r} is not a date; use ISO 8601 such as 2024-01-01 or"
+            " 2024-01-01T00:00:00+03:00."
+        ) from None
+    if isinstance(parsed, pendulum.DateTime):
+        return parsed
+    if isinstance(parsed, pendulum.Date):
+        return pendulum.datetime(parsed.year, parsed.month, parsed.day, tz="UTC")
+    raise ConfigurationError(f"{KEY}.{key} {value!r} is not a date; use ISO 8601 such as 2024-01-01.")
+
+
 def check_start_date(value: Any, now: Optional[datetime] = None) -> Optional[pendulum.DateTime]:
     """`start_date`: an ISO date or datetime in the past; a naive value is read as UTC."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        parsed = pendulum.instance(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
-    else:
-        try:
-            parsed = pendulum.parse(str(value), tz="UTC")
-        except Exception:
-            raise ConfigurationError(
-                f"{KEY}.start_date {value!r} is not a date; use ISO 8601 such as 2024-01-01 or"
-                " 2024-01-01T00:00:00+03:00."
-            ) from None
-        if not isinstance(parsed, pendulum.DateTime):
-            if isinstance(parsed, pendulum.Date):
-                parsed = pendulum.datetime(parsed.year, parsed.month, parsed.day, tz="UTC")
-            else:
-                raise ConfigurationError(
-                    f"{KEY}.start_date {value!r} is not a date; use ISO 8601 such as 2024-01-01."
-                )
+    parsed = _parse_date("start_date", value)
     if parsed > (now or pendulum.now("UTC")):
         raise ConfigurationError(
             f"{KEY}.start_date {value!r} is in the future, so nothing would ever be loaded; use a"
             " past date, or leave it unset to load everything."
+        )
+    return parsed
+
+
+def check_end_date(value: Any, start: Optional[datetime]) -> Optional[pendulum.DateTime]:
+    """`end_date`: the (excluded) upper end of a bounded window [start_date, end_date); an ISO date
+    or datetime after `start_date`, which it needs; a naive value is read as UTC."""
+    if value is None or value == "":
+        return None
+    parsed = _parse_date("end_date", value)
+    if start is None:
+        raise ConfigurationError(
+            f"{KEY}.end_date {value!r} needs start_date too: together they bound one window"
+            " [start_date, end_date). Set start_date (e.g. 2000-01-01 for everything before end_date),"
+            " or leave end_date unset."
+        )
+    if parsed <= start:
+        raise ConfigurationError(
+            f"{KEY}.end_date {value!r} is not after start_date ({start.isoformat()}), so the window"
+            " [start_date, end_date) would be empty; use a later end_date."
         )
     return parsed
 

@@ -19,16 +19,26 @@ Settings (environment variables of the scheduler and the workers):
     BITRIX24_DATASET                 dataset / schema (default bitrix24_data)
     BITRIX24_SCHEDULE                schedule (default @daily)
     BITRIX24_START_DATE              first data interval (default 2026-01-01); runs catch up from it
+    BITRIX24_WINDOWS                 interval (default): each run loads its data interval;
+                                     state: each run loads what changed since the last committed
+                                     cursor, so a first sync runs as a resumable backfill
     BITRIX24_DECOMPOSE               serialize (default), parallel-isolated or none
     BITRIX24_MAX_RUN_MINUTES         time box of a task's first sync of a state-driven stream (default
                                      45; each task's execution_timeout is 15 minutes more)
 
-Every run loads exactly its data interval (`allow_external_schedulers=True`): the date-cursor
-streams ask Bitrix24 for rows changed in [data_interval_start, data_interval_end). Load the history
-before the DAG's start date once with `python bitrix24_pipeline.py` into the same dataset (rows are
-merged on their primary keys), or with a backfill of the DAG. The streams whose cursor is their id
-(stage history) follow the pipeline state, not the interval: their first sync stops cleanly after
-BITRIX24_MAX_RUN_MINUTES, commits what it read, and the next DAG run resumes it.
+BITRIX24_WINDOWS=interval: every run loads exactly its data interval (`allow_external_schedulers=True`):
+the date-cursor streams ask Bitrix24 for rows changed in [data_interval_start, data_interval_end).
+Load the history before the DAG's start date once with `python bitrix24_pipeline.py` into the
+same dataset (rows are merged on their primary keys), or with a backfill of the DAG. The streams
+whose cursor is their id (stage history) follow the pipeline state, not the interval.
+
+BITRIX24_WINDOWS=state: the intervals are ignored (no catch-up); every stream follows the pipeline
+state as `python bitrix24_pipeline.py` does. A first sync of a big portal is then a backfill that
+stops cleanly after BITRIX24_MAX_RUN_MINUTES, commits what it read, and the next DAG run resumes
+it below the committed id bound; once it reaches the bottom, runs are incremental.
+
+In both modes a state-driven first sync stops inside the task's timeout (execution_timeout is
+BITRIX24_MAX_RUN_MINUTES + 15 minutes).
 
 Parsing this file builds the source (dlt lays out the tasks from its streams), so the webhook URL
 must be configured wherever DAGs are parsed. Smart-process (SPA) ids come from
@@ -61,6 +71,10 @@ START_DATE = pendulum.parse(os.environ.get("BITRIX24_START_DATE", "2026-01-01"),
 # pipeline state; mind that all of them draw on the same portal limit (2 requests/s).
 DECOMPOSE = os.environ.get("BITRIX24_DECOMPOSE", "serialize")
 MAX_RUN_MINUTES = float(os.environ.get("BITRIX24_MAX_RUN_MINUTES", "45"))
+WINDOWS = os.environ.get("BITRIX24_WINDOWS", "interval")
+if WINDOWS not in ("interval", "state"):
+    raise ValueError(f"BITRIX24_WINDOWS={WINDOWS!r}: use interval (each run loads its data interval) or state "
+                     "(each run loads what changed since the last run; a first sync resumes across runs)")
 
 
 def spa_entity_type_ids() -> list:
@@ -84,7 +98,9 @@ def destination():
     # interval (start == end), which would give every run an empty window.
     schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
     start_date=START_DATE,
-    catchup=True,  # every interval is loaded once, none is skipped after a pause
+    # interval: every interval is loaded once, none is skipped after a pause; state: a run loads
+    # everything since the last one, so catching up would only repeat empty runs
+    catchup=WINDOWS == "interval",
     max_active_runs=1,  # one run at a time: runs share the pipeline state and the portal's limits
     default_args={"owner": "dlt", "retries": 2, "retry_delay": timedelta(minutes=5),
                   "execution_timeout": timedelta(minutes=MAX_RUN_MINUTES + 15)},
@@ -107,8 +123,9 @@ def bitrix24_dag():
     # fail_fast: a stream that fails fails its task, so Airflow retries it and the data interval is
     # never marked done with a stream missing (each task loads exactly its interval).
     # max_run_minutes: a first sync of a state-driven stream stops at its next answer once the task
-    # has run this long (counted from its first request), so the task ends within execution_timeout.
-    source = bitrix24_source(spa_entity_type_ids=spa_entity_type_ids(), allow_external_schedulers=True,
+    # has run this long (counted from its first request), commits what it read and ends within
+    # execution_timeout; the next DAG run resumes it.
+    source = bitrix24_source(spa_entity_type_ids=spa_entity_type_ids(), allow_external_schedulers=WINDOWS == "interval",
                              fail_fast=True, max_run_minutes=MAX_RUN_MINUTES)
     # Deal products, comments and contacts are transformers on `deals`: dlt keeps a resource and
     # its transformers in one task, so they always see the deals of that run.

@@ -110,10 +110,12 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 
 _hypothesis_settings.register_profile("fixed", derandomize=True, database=None, print_blob=True)
 _hypothesis_settings.register_profile("explore", derandomize=False, database=None, max_examples=2000)
+# fresh random examples at the usual count: for repeated whole-suite runs (the proof before resolving)
+_hypothesis_settings.register_profile("fresh", derandomize=False, database=None)
 _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 
 def pytest_collection_modifyitems(config, items):
-    """The Airflow test (a subprocess in its own environment, the longest by far) goes first, so that
-    under `-n 2` one worker runs it while the other works through the rest."""
-    items.sort(key=lambda item: 0 if item.nodeid.startswith("tests/test_airflow.py") else 1)
+    """The Airflow tests (subprocesses in their own environment, the longest by far) go first, so that
+    under `-n 2` they start at once while the rest is shared out."""
+    items.sort(key=lambda item: 0 if item.nodeid.startswith("tests/test_airflow") else 1)
