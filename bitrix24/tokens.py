@@ -117,13 +117,19 @@ def store_lock(store: Any) -> Any:
     return locked() if callable(locked) else contextlib.nullcontext()
 
 
+TOKEN_DIR_ENV = "BITRIX24_TOKEN_DIR"  # a folder that outlives dlt's working folders (the Airflow DAGs set it)
+
+
 def default_store_path(domain: str, client_id: str) -> str:
     """`<pipelines dir>/.bitrix24_tokens/<domain>__<client_id>.json`: the active pipeline's pipelines dir
-    (the source is built after `dlt.pipeline(...)`), else dlt's default one."""
+    (the source is built after `dlt.pipeline(...)`), else dlt's default one; in `$BITRIX24_TOKEN_DIR`
+    when that is set (where the pipelines dir is a temporary folder, as in an Airflow task)."""
     from dlt.common.configuration.container import Container
     from dlt.common.pipeline import PipelineContext, get_dlt_pipelines_dir
 
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{domain}__{client_id}")
+    if os.environ.get(TOKEN_DIR_ENV):
+        return os.path.join(os.environ[TOKEN_DIR_ENV], f"{name}.json")
     context = Container()[PipelineContext]
     base = context.pipeline().pipelines_dir if context.is_active() else get_dlt_pipelines_dir()
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{domain}__{client_id}")
     return os.path.join(base, STORE_FOLDER, f"{name}.json")

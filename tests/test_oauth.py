@@ -276,3 +276,22 @@ def test_oauth_from_environment_and_a_pluggable_store(small_portal, make_pipelin
     assert client.call("scope")["result"]
     with pytest.raises(ConfigurationError, match="OAuth credentials only"):
         make_client(small_portal.webhook_url, token_store=store)
+
+
+def test_token_dir_keeps_the_pairs_outside_dlt_folders(small_portal, make_pipeline, tmp_path, monkeypatch):
+    """BITRIX24_TOKEN_DIR (set by the Airflow DAGs, whose dlt folders are temporary): the rotated pair
+    lands there, owner-only, and a run from a fresh pipelines dir continues from it."""
+    folder = tmp_path / "tokens"
+    monkeypatch.setenv("BITRIX24_TOKEN_DIR", str(folder))
+    app = small_portal.add_oauth_app()
+    creds = credentials(app)
+    sync(small_portal, make_pipeline(), creds)
+    files = list(folder.glob("*.json"))
+    assert len(files) == 1 and stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    assert app["refresh_token"] not in files[0].read_text()
+    tick(small_portal, 3700)
+    elsewhere = dlt.pipeline(pipeline_name="bx_elsewhere", pipelines_dir=str(tmp_path / "other_pipelines"),
+                             destination=dlt.destinations.duckdb(str(tmp_path / "other.duckdb")), dataset_name="b")
+    sync(small_portal, elsewhere, creds)  # another pipelines dir (a new task): the stored pair is used
+    assert not (tmp_path / "pipelines" / ".bitrix24_tokens").exists()
+    assert small_portal.oauth.presented(app["refresh_token"]) == 1 and small_portal.oauth.of_kind("refused") == []

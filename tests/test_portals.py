@@ -74,13 +74,10 @@ def test_authentication_is_the_portals_own(monkeypatch):
         source_kwargs(both)
 
 
-def test_oauth_credentials_are_handed_to_the_source_as_they_are(monkeypatch):
-    """The hook for OAuth: an entry's `credentials` section goes to bitrix24_source(credentials=...)
-    once the source takes it; until then it is a clear error."""
+def test_oauth_credentials_are_handed_to_the_source_as_they_are():
+    """An entry's `credentials` section goes to bitrix24_source(credentials=...) as it is."""
     oauth = Portal("acme", "bitrix24_acme", {"credentials": {"client_id": "app", "refresh_token": "r"}})
-    with pytest.raises(ConfigurationError, match="webhook only; set sources.bitrix24.portals.acme.webhook_url"):
-        source_kwargs(oauth)
-    monkeypatch.setattr(portals, "source_keys", lambda: ("webhook_url", "credentials", "streams"))
+    assert "credentials" in portals.source_keys()
     assert source_kwargs(oauth) == {"credentials": {"client_id": "app", "refresh_token": "r"}}
 
 
@@ -171,3 +168,30 @@ def test_the_readme_example_is_a_valid_table(monkeypatch):
     found = load_portals()
     assert [(p.name, p.dataset) for p in found.values()] == [("acme", "bitrix24_acme"), ("globex", "crm_globex")]
     assert source_kwargs(found["globex"])["deal_category_ids"] == [0, 3]
+
+
+def test_a_portal_with_oauth_credentials_beside_a_webhook_portal(tmp_path):
+    """One table, two kinds of authentication: an OAuth app (its tokens rotating during the run) and a
+    webhook; each portal into its own dataset, the OAuth one's rotated pair kept for the next run."""
+    with SimPortal(size=60, seed=4, rate_limit=None) as oauth, SimPortal(size=60, seed=5, rate_limit=None) as hook:
+        app = oauth.add_oauth_app()
+        oauth.options.oauth_token_lifetime = 1  # the access token expires during the run: refreshed, stored
+        creds = {"domain": f"http://{app['domain']}", "client_id": app["client_id"],
+                 "client_secret": app["client_secret"], "refresh_token": app["refresh_token"],
+                 "oauth_server": app["oauth_server"]}
+        lines = "".join(f'{key} = "{value}"\n' for key, value in creds.items())
+        (tmp_path / ".dlt").mkdir()
+        (tmp_path / ".dlt" / "secrets.toml").write_text(
+            f"[sources.bitrix24.portals.apps.credentials]\n{lines}\n"
+            f'[sources.bitrix24.portals.hooked]\nwebhook_url = "{hook.webhook_url}"\n')
+        for _run in (1, 2):  # the second run starts from the stored pair: the configured token is spent
+            tick(oauth)
+            result = run_cli(tmp_path, "--all-portals", "--streams", "deals,contacts")
+            assert result.returncode == 0, result.stderr
+            assert "Portals: 2 of 2 loaded" in result.stdout
+            for secret in (app["client_secret"], app["refresh_token"]):
+                assert secret not in result.stdout + result.stderr
+        assert ids(tmp_path, "apps", "deals") == {int(r["ID"]) for r in oauth.ground_truth("deal")}
+        assert ids(tmp_path, "hooked", "deals") == {int(r["ID"]) for r in hook.ground_truth("deal")}
+        stores = list((tmp_path / "dlt_data").rglob(".bitrix24_tokens/*.json"))
+        assert len(stores) == 1 and app["refresh_token"] not in stores[0].read_text()
