@@ -133,3 +133,11 @@ def default_store_path(domain: str, client_id: str) -> str:
     context = Container()[PipelineContext]
     base = context.pipeline().pipelines_dir if context.is_active() else get_dlt_pipelines_dir()
     return os.path.join(base, STORE_FOLDER, f"{name}.json")
+
+
+def use_airflow_token_dir() -> None:
+    """Under Airflow a task's dlt folders are temporary, but rotated OAuth pairs must outlive it: keep
+    token files in $AIRFLOW_HOME/bitrix24_tokens unless BITRIX24_TOKEN_DIR says otherwise (a volume
+    every worker mounts on Celery or Kubernetes; or configure a TokenStore, README "OAuth")."""
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    os.environ.setdefault(TOKEN_DIR_ENV, os.path.join(home, "bitrix24_tokens"))

@@ -79,14 +79,6 @@ if WINDOWS not in ("interval", "state"):
                      "(each run loads what changed since the last run; a first sync resumes across runs)")
 
 
-def token_dir() -> None:
-    """OAuth token pairs rotate on every refresh and must outlive the task's temporary dlt folders:
-    keep them in $AIRFLOW_HOME/bitrix24_tokens unless BITRIX24_TOKEN_DIR says otherwise (a volume
-    every worker mounts, on Celery or Kubernetes; or configure a TokenStore, README "OAuth")."""
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    os.environ.setdefault("BITRIX24_TOKEN_DIR", os.path.join(home, "bitrix24_tokens"))
-
-
 def spa_entity_type_ids() -> list:
     """SPA ids from the dlt config; none when unset (no discovery request while parsing)."""
     value = dlt.config.get("sources.bitrix24.spa_entity_type_ids")
@@ -121,9 +113,10 @@ def bitrix24_dag():
     # The tasks group sets dlt's project folder (the dags folder, for .dlt/) and a fresh working
     # folder: it must exist before dlt.pipeline() is called.
     tasks = PipelineTasksGroup("bitrix24", use_data_folder=False, wipe_local_data=True)
-    token_dir()  # OAuth: rotated token pairs outlive the task's working folder
-
     from bitrix24 import bitrix24_source
+    from bitrix24.tokens import use_airflow_token_dir
+
+    use_airflow_token_dir()  # OAuth: rotated token pairs outlive the task's working folder
 
     pipeline = dlt.pipeline(
         pipeline_name="bitrix24",

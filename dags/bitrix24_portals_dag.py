@@ -54,14 +54,6 @@ MAX_RUN_MINUTES = float(os.environ.get("BITRIX24_MAX_RUN_MINUTES", "45"))
 DAGS_FOLDER = os.path.dirname(os.path.abspath(__file__))
 
 
-def token_dir() -> None:
-    """OAuth token pairs rotate on every refresh and must outlive the task's temporary dlt folders:
-    keep them in $AIRFLOW_HOME/bitrix24_tokens unless BITRIX24_TOKEN_DIR says otherwise (a volume
-    every worker mounts, on Celery or Kubernetes; or configure a TokenStore, README "OAuth")."""
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    os.environ.setdefault("BITRIX24_TOKEN_DIR", os.path.join(home, "bitrix24_tokens"))
-
-
 def dlt_folders() -> str:
     """dlt's project folder is the dags folder (for .dlt/); its working folder a fresh temporary one,
     removed after the task (each portal's state is restored from its dataset). Returns the latter."""
@@ -70,7 +62,9 @@ def dlt_folders() -> str:
     from dlt.common.configuration.container import Container
     from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
-    token_dir()
+    from bitrix24.tokens import use_airflow_token_dir
+
+    use_airflow_token_dir()  # OAuth: rotated token pairs outlive the task's temporary folders
     work = tempfile.mkdtemp(prefix="dlt_bitrix24_")
     os.environ["DLT_PROJECT_DIR"] = DAGS_FOLDER
     os.environ["DLT_DATA_DIR"] = os.environ["DLT_LOCAL_DIR"] = work

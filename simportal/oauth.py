@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import ApiError
+from .util import Webhook  # what a valid access token stands for: the shape the REST code reads
 
 TOKEN_ROUTE = "/oauth/token"
 
@@ -57,19 +58,6 @@ class Grant:
     refresh_live: bool = True   # False once used for a refresh, or revoked
     access_live: bool = True    # False once revoked
     replaced: Optional[str] = None  # the refresh token this pair was issued for
-
-
-@dataclass
-class OAuthHook:
-    """What a valid access token stands for (the same shape the REST code reads from a webhook)."""
-
-    user_id: int
-    code: str
-    scopes: frozenset
-    crm_admin: bool = True
-    active: bool = True
-    call_stats: bool = True
-    expires_at: Optional[float] = None
 
 
 @dataclass
@@ -185,7 +173,7 @@ class OAuthServer:
                 "user_id": app.user_id, "refresh_token": grant.refresh_token}
 
     # ---------------------------------------------------------------- REST calls with auth=
-    def authenticate(self, token: str) -> OAuthHook:
+    def authenticate(self, token: str) -> Webhook:
         """The hook behind an access token, or ApiError expired_token / invalid_token (401).
         Listeners run outside the lock (a test may hold an answer back)."""
         now = self.portal.epoch()
@@ -201,7 +189,7 @@ class OAuthServer:
             raise ApiError("invalid_token", "The access token provided is invalid.", 401)
         if kind == "expired":
             raise ApiError("expired_token", "The access token provided has expired.", 401)
-        return OAuthHook(app.user_id, f"app:{app.client_id}", app.scopes)
+        return Webhook(app.user_id, f"app:{app.client_id}", app.scopes)
 
     def _record(self, event: Event) -> None:
         with self.lock:

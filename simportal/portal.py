@@ -5,7 +5,6 @@ import random
 import string
 import threading
 import time
-from dataclasses import dataclass
 from typing import Optional
 
 from . import refdata
@@ -14,7 +13,7 @@ from .limits import LogRecord, OperatingLimiter, RateLimiter, RequestRecord, Sta
 from .methods import REGISTRY, Ctx, Result, load_all
 from .oauth import OAuthServer
 from .schema import DATE, DT, FLOAT2, INT, MF, UF
-from .util import Clock
+from .util import Clock, Webhook
 
 ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog", "task")
 LEGACY = ("contact", "company", "deal", "lead", "activity", "product", "quote")
@@ -85,17 +84,6 @@ class Options:
 
     def __repr__(self):
         return f"Options({self.as_dict()!r})"
-
-
-@dataclass
-class Webhook:
-    user_id: int
-    code: str
-    scopes: frozenset
-    crm_admin: bool = True
-    active: bool = True
-    call_stats: bool = True
-    expires_at: Optional[float] = None   # epoch; expired => INVALID_CREDENTIALS (§11 #4, presumed)
 
 
 class SimPortal:

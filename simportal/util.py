@@ -9,6 +9,8 @@ import itertools
 import json
 import re
 import time
+from dataclasses import dataclass
+from typing import Optional
 from urllib.parse import unquote_plus
 
 # ---------------------------------------------------------------- parse_str
@@ -297,3 +299,16 @@ class Clock:
         if isinstance(value, int):
             return value
         raise ValueError(f"cannot interpret {value!r} as a date")
+
+
+@dataclass
+class Webhook:
+    """Who a request acts as: an inbound webhook, or the user behind a valid OAuth access token."""
+
+    user_id: int
+    code: str
+    scopes: frozenset
+    crm_admin: bool = True
+    active: bool = True
+    call_stats: bool = True
+    expires_at: Optional[float] = None   # epoch; expired => INVALID_CREDENTIALS (§11 #4, presumed)

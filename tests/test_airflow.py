@@ -140,15 +140,18 @@ max_retry_seconds = 30
 """
 
 
-def dags_folder(root: Path) -> Path:
-    """A dags folder as deployed: the DAG, the package, .airflowignore and dlt's config."""
+def dags_folder(root: Path, dag_file: str = "bitrix24_dag.py", config: str = CONFIG_TOML,
+                secrets: str | None = None) -> Path:
+    """A dags folder as deployed: the DAG, the package, .airflowignore and dlt's config (and secrets)."""
     dags = root / "dags"
     dags.mkdir()
-    shutil.copy(DAGS / "bitrix24_dag.py", dags / "bitrix24_dag.py")
+    shutil.copy(DAGS / dag_file, dags / dag_file)
     shutil.copytree(REPO / "bitrix24", dags / "bitrix24", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (dags / ".airflowignore").write_text("bitrix24/\n")
     (dags / ".dlt").mkdir()
-    (dags / ".dlt" / "config.toml").write_text(CONFIG_TOML)
+    (dags / ".dlt" / "config.toml").write_text(config)
+    if secrets is not None:
+        (dags / ".dlt" / "secrets.toml").write_text(secrets)
     return dags
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
 import duckdb
 from conftest import tick
-from test_airflow import DAGS, REPO, RUN_TIMEOUT, airflow_python
+from test_airflow import RUN_TIMEOUT, airflow_python
+from test_airflow import dags_folder as deployed
 
 from simportal import SimPortal
 
@@ -70,18 +70,10 @@ deal_category_ids = [0]
 
 
 def dags_folder(root: Path, beta: str, gamma: str) -> Path:
-    """The DAG, the package, .airflowignore and dlt's config and secrets, as deployed."""
-    dags = root / "dags"
-    dags.mkdir()
-    shutil.copy(DAGS / "bitrix24_portals_dag.py", dags / "bitrix24_portals_dag.py")
-    shutil.copytree(REPO / "bitrix24", dags / "bitrix24", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (dags / ".airflowignore").write_text("bitrix24/\n")
-    (dags / ".dlt").mkdir()
-    (dags / ".dlt" / "config.toml").write_text(CONFIG_TOML)
-    (dags / ".dlt" / "secrets.toml").write_text(
-        f'[sources.bitrix24.portals.beta]\nwebhook_url = "{beta}"\n\n'
-        f'[sources.bitrix24.portals.gamma]\nwebhook_url = "{gamma}"\n')
-    return dags
+    """The many-portals DAG as deployed, with beta's and gamma's webhooks in dags/.dlt/secrets.toml."""
+    return deployed(root, "bitrix24_portals_dag.py", CONFIG_TOML,
+                    f'[sources.bitrix24.portals.beta]\nwebhook_url = "{beta}"\n\n'
+                    f'[sources.bitrix24.portals.gamma]\nwebhook_url = "{gamma}"\n')
 
 
 def airflow(python: Path, home: Path, mode: str, logical_date: str, alpha_url: str) -> dict:
