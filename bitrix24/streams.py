@@ -258,7 +258,7 @@ def keyset(
             hinted = True
             if walk is not None:
                 walk.record(page, stream.id_field)
-                if walk.slice_full() and not getattr(page, "last", False):  # the end is no slice boundary
+                if walk.slice_full() and not page.last:  # the end of the list is no slice boundary
                     pages.close()
                     backfill.finish(walk, guard, complete=False, cursor=cursor)
                     return

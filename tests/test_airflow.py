@@ -41,13 +41,28 @@ AIRFLOW = os.environ.get("BITRIX24_TEST_AIRFLOW", "apache-airflow==3.3.2")
 INSTALL_TIMEOUT = 480
 RUN_TIMEOUT = 600  # a guard against a hung DAG run, not a timing check: one run takes ~40 s alone, 150 s+ on a loaded machine
 
-# Runs inside the Airflow environment: parse the dags folder, run the DAG once, report as JSON.
-DRIVER = textwrap.dedent(
+# The start of every driver script (run inside the Airflow environment): imports, and one DAG run
+# through `dag.test` in Airflow 2 or 3, a failure ending it at once instead of waiting for a retry.
+DRIVER_HEAD = textwrap.dedent(
     """
     import json, sys
     import airflow, pendulum
     from airflow.models import DagBag
 
+
+    def run_once(dag, logical_date):
+        for task in dag.tasks:
+            task.retries = 0
+        if airflow.__version__.startswith("2."):
+            return dag.test(execution_date=logical_date)
+        return dag.test(logical_date=logical_date, run_after=logical_date)
+
+    """
+)
+
+# Parse the dags folder, run the DAG once, report as JSON.
+DRIVER = DRIVER_HEAD + textwrap.dedent(
+    """
     logical_date, out, dags = pendulum.parse(sys.argv[1]), sys.argv[2], sys.argv[3]
     sys.path.append(dags)  # as Airflow's DAG processor and task runner do: the package sits in the dags folder
     bag = DagBag(dags)
@@ -55,12 +70,7 @@ DRIVER = textwrap.dedent(
         json.dump({"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()}}, open(out, "w"))
         sys.exit(3)
     dag = bag.get_dag("bitrix24")
-    for task in dag.tasks:  # a failure must end the test run, not wait for a retry
-        task.retries = 0
-    if airflow.__version__.startswith("2."):
-        run = dag.test(execution_date=logical_date)
-    else:
-        run = dag.test(logical_date=logical_date, run_after=logical_date)
+    run = run_once(dag, logical_date)
     json.dump({
         "airflow": airflow.__version__,
         "state": str(getattr(run.state, "value", run.state)),

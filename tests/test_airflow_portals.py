@@ -16,18 +16,14 @@ from pathlib import Path
 
 import duckdb
 from conftest import tick
-from test_airflow import RUN_TIMEOUT, airflow_python
+from test_airflow import DRIVER_HEAD, RUN_TIMEOUT, airflow_python
 from test_airflow import dags_folder as deployed
 
 from simportal import SimPortal
 
 # Runs inside the Airflow environment: parse the dags folder; in "run" mode also run the DAG once.
-DRIVER = textwrap.dedent(
+DRIVER = DRIVER_HEAD + textwrap.dedent(
     """
-    import json, sys
-    import airflow, pendulum
-    from airflow.models import DagBag
-
     mode, logical_date, out, dags = sys.argv[1], pendulum.parse(sys.argv[2]), sys.argv[3], sys.argv[4]
     sys.path.append(dags)
     bag = DagBag(dags)
@@ -39,12 +35,7 @@ DRIVER = textwrap.dedent(
     report = {"tasks": sorted(dag.task_ids), "pool": load.pool, "limit": load.max_active_tis_per_dagrun,
               "mapped": type(load).__name__}
     if mode == "run":
-        for task in dag.tasks:  # a failure must end the test run, not wait for a retry
-            task.retries = 0
-        if airflow.__version__.startswith("2."):
-            run = dag.test(execution_date=logical_date)
-        else:
-            run = dag.test(logical_date=logical_date, run_after=logical_date)
+        run = run_once(dag, logical_date)
         report["state"] = str(getattr(run.state, "value", run.state))
         report["instances"] = [[ti.task_id, ti.map_index, str(getattr(ti.state, "value", ti.state))]
                                for ti in run.get_task_instances()]
