@@ -14,9 +14,8 @@ Values are read through dlt's configuration providers in their usual order (envi
 secrets.toml, config.toml), key by key, so `SOURCES__BITRIX24__PORTALS__ACME__WEBHOOK_URL` sets
 one portal's secret and `SOURCES__BITRIX24__PORTALS='{"acme": {...}}'` can hold the whole table.
 
-Authentication: an entry carries `webhook_url` or (once the source takes OAuth credentials) a
-`credentials` sub-table; `auth_kwargs` is where the entry's credentials section is handed to the
-source.
+Authentication: an entry carries `webhook_url` or a `credentials` sub-table (the keys of
+`[sources.bitrix24.credentials]`, OAuth); `auth_kwargs` hands either to the source.
 """
 
 from __future__ import annotations
@@ -222,11 +221,6 @@ def auth_kwargs(portal: Portal) -> Dict[str, Any]:
             f"{KEY}.{portal.name} has both webhook_url and credentials; keep the one the portal should use."
         )
     if credentials is not None:
-        if "credentials" not in source_keys():
-            raise ConfigurationError(
-                f"{portal.key('credentials')}: this version of the source authenticates with an inbound"
-                f" webhook only; set {portal.key('webhook_url')} instead."
-            )
         return {"credentials": credentials}
     if not isinstance(webhook, str) or not webhook.strip():
         raise ConfigurationError(
