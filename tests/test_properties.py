@@ -53,6 +53,9 @@ def test_conversion_never_raises_and_never_loses_a_value(bitrix_type, multiple, 
     out = row["F"]
     empty = value is None or value == "" or value == [] or value == {} or value is False
     zero_link = typing.kinds["F"] == "ref" and _is_zero(value)  # "0" = no linked record
+    if bitrix_type == "money" and isinstance(value, str):  # "|" holds neither an amount nor a currency
+        amount, _, currency = value.partition("|")
+        empty = empty or (not amount.strip() and currency == "")
     if (out is None or out == {"amount": None, "currency": None}) and not zero_link:
         # NULL only for empty input (or lists whose every element was empty)
         assert empty or (isinstance(value, list) and all(v in (None, "", [], {}) for v in value)) or (
