@@ -109,6 +109,7 @@ def bitrix24_source(
     request_burst: int = 50,
     max_retry_seconds: float = 900.0,
     request_timeout: float = 120.0,
+    request_concurrency: int = 4,
     spa_entity_type_ids: Optional[List[int]] = None,
     allow_external_schedulers: bool = False,
     detect_deletes: Optional[str] = None,
@@ -155,6 +156,10 @@ def bitrix24_source(
             on Enterprise plans).
         max_retry_seconds: how long one call may keep failing transiently before the run stops.
         request_timeout: seconds to wait for one HTTP answer (Bitrix cuts requests at 60 s).
+        request_concurrency: how many independent batches one reader keeps in flight (the deal
+            sub-resources' 50-deal chunks); every request still passes the shared throttle, so this
+            spends the portal's burst on overlapping server time, never exceeding its rate. 1 =
+            one request after another.
         spa_entity_type_ids: SPA entityTypeIds to load; skips discovery (no request at build time).
         detect_deletes: after each incremental run of an entity, find rows deleted on the portal
             with an id-only scan (one request per 2,500 rows) and "delete" them from the
@@ -207,6 +212,7 @@ def bitrix24_source(
         operating_time_threshold=check_number("operating_time_threshold", operating_time_threshold, 0, 600),
         max_retry_seconds=check_number("max_retry_seconds", max_retry_seconds, 0, 86_400),
         request_timeout=check_number("request_timeout", request_timeout, 0, 3_600),
+        request_concurrency=int(check_number("request_concurrency", request_concurrency, 0, 50, integer=True)),
     )
     isolation = Isolation(fail_fast=bool(fail_fast), failures=client.failures)
     chosen = choose_streams(client, flags, requested, spa_ids, options.deal_category_ids)

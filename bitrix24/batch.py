@@ -17,7 +17,8 @@
   contradicts - asked until a guarded page of the run has come back with rows), or fail every batch
   that carries it with a 5xx or an HTML page (the client then sends the plain chain once, as the
   batch's `fallback`), the reader drops the zero for that method and carries on; nothing is skipped.
-* `read_per_id` runs one command per parent id (a deal's product rows, say), 50 ids per request.
+* `read_per_id` runs one command per parent id (a deal's product rows, say), 50 ids per request,
+  several requests in flight at once (they are independent).
 """
 
 from __future__ import annotations
@@ -306,50 +307,55 @@ def read_per_id(
     """Yield (id, result) for each id, running 50 commands per request; result is None for an id
     that no longer exists (checked with `exists(ids) -> ids still there`).
 
+    The requests are independent, so up to `client.request_concurrency` of them are in flight at
+    once (`Bitrix24Client.batches`: each still passes the shared throttle); answers are handled,
+    and ids yielded, in order.
+
     With `follow_next`, a command whose answer says there is more (`next`) is continued with
     `follow_next(id, next)` in a later request, and the pages are concatenated.
     """
     todo: List[Tuple[Any, Optional[int]]] = [(i, None) for i in ids]
     partial: Dict[Any, List[Any]] = {}
     failures: Dict[Any, int] = {}
-    suspects: Dict[Any, Any] = {}
     while todo:
-        chunk, todo = todo[:MAX_COMMANDS], todo[MAX_COMMANDS:]
-        commands = {
-            f"c{n}": make_command(i) if start is None else follow_next(i, start)  # type: ignore[misc]
-            for n, (i, start) in enumerate(chunk)
-        }
-        answer = client.batch(commands)
+        wave = [todo[at:at + MAX_COMMANDS] for at in range(0, len(todo), MAX_COMMANDS)][:client.request_concurrency]
+        todo = todo[sum(len(chunk) for chunk in wave):]
+        requests = [
+            {f"c{n}": make_command(i) if start is None else follow_next(i, start)  # type: ignore[misc]
+             for n, (i, start) in enumerate(chunk)}
+            for chunk in wave
+        ]
         retry: List[Tuple[Any, Optional[int]]] = []
-        for n, (i, start) in enumerate(chunk):
-            key = f"c{n}"
-            if key in answer["result_error"]:
-                error = answer["result_error"][key]
-                if _maybe_gone(error):
-                    suspects[i] = error
+        for chunk, answer in zip(wave, client.batches(requests)):
+            suspects: Dict[Any, Any] = {}
+            for n, (i, start) in enumerate(chunk):
+                key = f"c{n}"
+                if key in answer["result_error"]:
+                    error = answer["result_error"][key]
+                    if _maybe_gone(error):
+                        suspects[i] = error
+                        continue
+                    failures[i] = _command_failed(client, method, error, failures.get(i, 0))
+                    retry.append((i, start))
                     continue
-                failures[i] = _command_failed(client, method, error, failures.get(i, 0))
-                retry.append((i, start))
-                continue
-            result = answer["result"].get(key)
-            nxt = _as_int(answer["result_next"].get(key))
-            if follow_next is not None and nxt:
-                partial.setdefault(i, []).extend(result or [])
-                retry.append((i, nxt))
-                continue
-            if i in partial:
-                result = partial.pop(i) + list(result or [])
-            yield i, result
-        if suspects:
-            # "Not found" / "Access denied" for a parent listed moments ago: deleted since, or no
-            # right to read it? Ask once; only the ones that are really gone are skipped.
-            alive = exists(list(suspects)) if exists else set(suspects)
-            for i, error in suspects.items():
-                if i in alive:
-                    client.raise_command_error(method, error)
-                partial.pop(i, None)
-                yield i, None
-            suspects = {}
+                result = answer["result"].get(key)
+                nxt = _as_int(answer["result_next"].get(key))
+                if follow_next is not None and nxt:
+                    partial.setdefault(i, []).extend(result or [])
+                    retry.append((i, nxt))
+                    continue
+                if i in partial:
+                    result = partial.pop(i) + list(result or [])
+                yield i, result
+            if suspects:
+                # "Not found" / "Access denied" for a parent listed moments ago: deleted since, or no
+                # right to read it? Ask once; only the ones that are really gone are skipped.
+                alive = exists(list(suspects)) if exists else set(suspects)
+                for i, error in suspects.items():
+                    if i in alive:
+                        client.raise_command_error(method, error)
+                    partial.pop(i, None)
+                    yield i, None
         todo = retry + todo
 
 

@@ -129,12 +129,23 @@ class Stats:
             self._carrying: Counter = Counter()
             self._cmd: Counter = Counter()
             self._op: defaultdict = defaultdict(float)
+            self._flying = getattr(self, "_flying", 0)  # HTTP requests being answered now (kept on reset)
+            self.peak_in_flight = 0  # the most answered at once since the last reset
 
     def count_http(self, method, inner=()):
         with self.lock:
             self._http[(method or "").lower()] += 1
             for m in set(inner) or {(method or "").lower()}:
                 self._carrying[m.lower()] += 1
+
+    def enter(self):
+        with self.lock:
+            self._flying += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._flying)
+
+    def leave(self):
+        with self.lock:
+            self._flying -= 1
 
     def requests_carrying(self, method) -> int:
         """HTTP requests that called ``method`` directly or carried it in a batch (once per request)."""
@@ -162,7 +173,8 @@ class Stats:
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {"http": dict(self._http), "commands": dict(self._cmd), "operating": dict(self._op)}
+            return {"http": dict(self._http), "commands": dict(self._cmd), "operating": dict(self._op),
+                    "peak_in_flight": self.peak_in_flight}
 
 
 # ---------------------------------------------------------------- faults

@@ -384,6 +384,7 @@ def handle(portal, h):
     rep = fault_reply(kind, opts) if kind else None
     if rep is not None:
         return send(rep)
+    portal.stats.enter()
     try:
         rep = dispatch(portal, h, params, cmd_log)
     except ApiError as e:
@@ -391,6 +392,8 @@ def handle(portal, h):
     except Exception:   # a simulator bug: answer like the real server would, and make it visible
         traceback.print_exc()
         rep = _err(ApiError("INTERNAL_SERVER_ERROR", "Internal server error", 500), opts)
+    finally:
+        portal.stats.leave()
     if kind == "truncated_json":
         rep.body = rep.body[:max(1, len(rep.body) // 2)]
     elif kind == "invalid_json":
