@@ -266,11 +266,14 @@ def make_resource(
     reader = READERS[stream.reader]
     if stream.reader == "comment_sweep":  # reads deals' start-of-run cursor and keeps its own turn
         reader = partial(reader, isolation=isolation)
+    # `.parallelize()` after binding the arguments: with `parallelized=True` in the decorator, dlt
+    # (1.31) drops the parallel wrapper when the bound arguments carry an incremental, and every
+    # incremental stream then extracted one after another (tests/test_concurrency.py).
     if stream.parent:
-        return dlt.transformer(run_child, data_from=parent, parallelized=True, **hints)(
+        return dlt.transformer(run_child, data_from=parent, **hints)(
             reader, isolation, client, stream, options
-        )
-    resource = dlt.resource(run_stream, parallelized=True, **hints)(reader, isolation, client, stream, options, **kwargs)
+        ).parallelize()
+    resource = dlt.resource(run_stream, **hints)(reader, isolation, client, stream, options, **kwargs).parallelize()
     return resource.add_step(StateGuard(isolation))
 
 

@@ -77,3 +77,14 @@ def test_request_concurrency_is_checked(value):
 
     with pytest.raises(ConfigurationError, match="request_concurrency"):  # before any request is made
         bitrix24_source(webhook_url="https://x.bitrix24.com/rest/1/abc/", request_concurrency=value)
+
+
+def test_incremental_list_streams_extract_side_by_side(limited_portal, make_pipeline):
+    """Each list stream is its own request chain; with an incremental cursor bound to the resource, dlt
+    would run them one after another unless the resource is parallelized after binding."""
+    limited_portal.stats.reset()
+    streams = ["contacts", "companies", "leads", "deals"]
+    info = make_pipeline("lists").run(source(limited_portal, streams=streams, requests_per_second=RATE,
+                                             request_burst=BURST))
+    assert not info.has_failed_jobs
+    assert limited_portal.stats.snapshot()["peak_in_flight"] >= 3
