@@ -196,8 +196,6 @@ def execute(portal, hook, name: str, params: dict, in_batch: bool, cmd_log: list
     cost = float(opts.cost_model(name, rows=res.rows, heavy=res.heavy, counted_rows=res.counted,
                                  offset=res.offset))
     portal.stats.count_cmd(name, cost)
-    if opts.cost_sleep_scale:
-        time.sleep(cost * opts.cost_sleep_scale)
     t1 = portal.epoch()
     if opts.operating_limit is not None:
         portal.oplimit.record(opkey, cost, t1, bsec)
@@ -385,6 +383,7 @@ def handle(portal, h):
     if rep is not None:
         return send(rep)
     portal.stats.enter()
+    began = time.monotonic()
     try:
         rep = dispatch(portal, h, params, cmd_log)
     except ApiError as e:
@@ -393,6 +392,10 @@ def handle(portal, h):
         traceback.print_exc()
         rep = _err(ApiError("INTERNAL_SERVER_ERROR", "Internal server error", 500), opts)
     finally:
+        if opts.cost_sleep_scale:
+            # the request takes the server time of its commands (cost x scale) in all, the simulator's
+            # own work (running the commands, encoding the answer) included
+            time.sleep(max(0.0, cmd_log.op * opts.cost_sleep_scale - (time.monotonic() - began)))
         portal.stats.leave()
     if kind == "truncated_json":
         rep.body = rep.body[:max(1, len(rep.body) // 2)]
