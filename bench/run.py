@@ -40,6 +40,14 @@ LANES = {"fb24": 50}
 REAL_MAX = {"ours": 10**9, "ours_proto": 10**9, "floor": 100_000, "fb24": 100_000, "rest_api": 10_000,
             "reference": 100_000}
 SAMPLE_ABOVE = {"reference": 10_000}  # counting mode (per-deal calls sampled) above this size
+# Runs measured under the portal's real (time-scaled) limits: (key, label, contenders.py runner, arguments).
+# The per-deal peers need hours of simulated time at these sizes and are left to the model.
+LIMIT_RUNS = [
+    ("ours", "ours (as shipped)", "ours", []),
+    ("ours_nosweep", "ours, comment sweep off", "ours", ["--refresh-runs", "0"]),
+    ("ours_seq", "ours, one request in flight per reader", "ours", ["--concurrency", "1"]),
+    ("fb24", "fast_bitrix24", "fb24", []),
+]
 
 
 def log(msg: str) -> None:
@@ -206,8 +214,8 @@ class Bench:
                 entry["plan_check"] = self.check_plans(info, entry)
             if size == a.backfill_size and "ours" in a.contenders and not a.no_backfill:
                 entry["backfill"] = self.backfill(sim, size)
-            if size == a.parallel_size and "ours" in a.contenders and not a.no_parallel:
-                entry["parallel"] = self.parallelism(sim, size, entry)
+            if size in a.limits_sizes and "ours" in a.contenders and not a.no_limits:
+                entry["limits"] = self.under_limits(sim, size, entry)
         finally:
             sim.stop()
             self.save()
@@ -261,42 +269,58 @@ class Bench:
                         "measured_modelled_s": run["modelled_s"], "plan_modelled_s": p["modelled_s"]}
         return out
 
-    # ------------------------------------------------------------------ parallelism under real limits
-    def parallelism(self, sim: Sim, size: int, entry: Dict[str, Any]) -> Dict[str, Any]:
-        seq = entry["runs"].get("ours:full", {})
-        expected = seq.get("modelled_own_policy_s") or 600.0
-        scale = self.a.scale or min(1.0, max(0.02, self.a.parallel_budget / max(1.0, expected)))
+    # ------------------------------------------------------------------ measured under the real limits
+    def under_limits(self, sim: Sim, size: int, entry: Dict[str, Any]) -> Dict[str, Any]:
+        """Every contender that can run under the limits, against the portal with its limits on (request-rate
+        bucket, operating-time windows, server time per command), time-scaled by one factor for all of them,
+        full then 1 % incremental, side by side. *Actual* = the requests phase / scale + the local phases
+        (normalize and load make no request and run unscaled)."""
+        runs = [r for r in LIMIT_RUNS if r[0].split("_")[0] in self.a.contenders or r[0] in self.a.contenders]
+        slowest = max([entry["runs"].get(f"{c}:full", {}).get("modelled_s") or 0 for c in ("fb24", "ours")] + [60.0])
+        scale = self.a.scale or min(1.0, max(0.02, self.a.limits_budget / slowest))
         out: Dict[str, Any] = {"scale": scale, "runs": {}}
-        variants = [("one stream at a time (extract.workers=1)", "ours", "", ["--extract-workers", "1"]),
-                    ("as shipped (streams and sub-resource calls parallelized)", "ours", "", []),
-                    ("+ each call's 50-deal chunks sent 4 at a time (prototype)", "ours", "",
-                     ["--patch", "pooled_sub_resources"])]
-        if self.a.parallel_variants:
-            keep = {int(i) for i in self.a.parallel_variants.split(",")}
-            variants = [v for i, v in enumerate(variants) if i in keep]
-        for label, contender, parallel, more in variants:
-            sim.limits(scale)
-            log(f"size {size:,}: ours {label} under Bitrix limits, time scaled x{scale:.3g}")
-            extra = ["--rps", str(2.0 / scale), "--burst", "50", "--threshold", str(self.a.threshold)] + more
-            if parallel:
-                extra += ["--parallel", parallel]
-            res = self.run_contender(sim, size, contender, "full", extra,
-                                     name=f"ours_limits_{len(out['runs'])}")
-            records = res.pop("records")
-            res.pop("stats")
-            reqs = model.from_records(records)
-            rejected = sum(1 for r in records if r[1] in (429, 503))
-            out["runs"][label] = {
-                "actual_s": round(res["wall_s"] / scale, 1), "local_wall_s": round(res["wall_s"], 1),
-                "cpu_s": round(res["cpu_s"], 1), "requests": len(records), "rejected_by_portal": rejected,
-                "client": res.get("client", {}),
-                "modelled_s": round(model.replay(reqs, model.Limits(pause_threshold=self.a.threshold),
-                                                 by=None if more else "method").wall_s, 1),
-            }
-            log(f"  actual {out['runs'][label]['actual_s']:,.0f} s (modelled {out['runs'][label]['modelled_s']:,.0f} s)"
-                f", {rejected} rejected")
-        sim.limits(None)
+        sim.limits(scale)
+        try:
+            for phase in ("full", "incr"):
+                if phase == "incr":
+                    sim.limits(None)  # the edits and the clock step are not part of any run
+                    sim.touch(0.01)
+                    sim.advance(2)
+                    sim.limits(scale)
+                for key, label, contender, more in runs:
+                    log(f"size {size:,}: {label} {phase} under Bitrix limits, time scaled x{scale:.3g}")
+                    extra = ["--rps", str(2.0 / scale), "--burst", "50", "--threshold", str(self.a.threshold)] + more
+                    if contender == "fb24":
+                        extra += ["--time-scale", str(scale)]
+                    res = self.run_contender(sim, size, contender, phase, extra, name=f"limits_{key}")
+                    out["runs"][f"{key}:{phase}"] = self.limits_summary(res, contender, label, scale)
+                    r = out["runs"][f"{key}:{phase}"]
+                    log(f"  actual {r['actual_s']:,.1f} s (modelled {r['modelled_s']:,.1f} s), {r['requests']:,} "
+                        f"requests, {r['rejected_by_portal']} rejected, peak {r['peak_in_flight']} in flight")
+        finally:
+            sim.limits(None)
         return out
+
+    def limits_summary(self, res: Dict[str, Any], contender: str, label: str, scale: float) -> Dict[str, Any]:
+        records = res.pop("records")
+        stats = res.pop("stats")
+        reqs = model.from_records(records)
+        local = float(res.get("local_s") or 0.0)
+        if contender == "fb24":
+            modelled = model.replay(reqs, model.Limits(), lanes=LANES["fb24"])
+        else:
+            modelled = model.replay(reqs, model.Limits(pause_threshold=self.a.threshold), by="method")
+        return {
+            "label": label, "contender": contender,
+            "actual_s": round((res["wall_s"] - local) / scale + local, 1),
+            "requests_phase_s": round((res["wall_s"] - local) / scale, 1), "local_phases_s": round(local, 1),
+            "local_wall_s": round(res["wall_s"], 1), "cpu_s": round(res["cpu_s"], 1),
+            "requests": len(records), "rejected_by_portal": sum(1 for r in records if r[1] in (429, 503)),
+            "operating_s": round(sum(v for m, v in stats["operating"].items() if m != "batch"), 1),
+            "peak_in_flight": stats.get("peak_in_flight"), "rss_mb": round(res["rss_mb"], 1),
+            "rows": sum(v for k, v in res["dest_rows"].items() if k in report.ROW_TABLES),
+            "modelled_s": round(modelled.wall_s, 1), "client": res.get("client", {}),
+        }
 
     def backfill(self, sim: Sim, size: int) -> Dict[str, Any]:
         """A first sync in slices, uninterrupted and stopped twice (after one committed slice each
@@ -383,18 +407,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--keep-workdir", action="store_true")
     ap.add_argument("--python", help="interpreter for the portal and contenders (default: this one)")
     ap.add_argument("--threshold", type=float, default=200.0, help="ours: operating_time_threshold (default 200)")
-    ap.add_argument("--parallel-size", type=int, default=10_000,
-                    help="size of the parallelism experiment under real (time-scaled) limits (default 10000)")
-    ap.add_argument("--no-parallel", action="store_true", help="skip the parallelism experiment")
+    ap.add_argument("--limits-sizes", default="10000,100000",
+                    help="sizes measured under the portal's real (time-scaled) limits (default %(default)s)")
+    ap.add_argument("--no-limits", action="store_true", help="skip the runs under the real limits")
+    ap.add_argument("--limits-budget", type=float, default=300.0,
+                    help="real seconds the slowest full run under the limits should take (sets the scale; default 300)")
+    ap.add_argument("--scale", type=float, help="time scale of the runs under the limits (default: from the budget)")
     ap.add_argument("--backfill-size", type=int, default=100_000, help="size of the sliced-backfill experiment")
     ap.add_argument("--no-backfill", action="store_true", help="skip the sliced-backfill experiment")
     ap.add_argument("--slice-rows", type=int, default=10_000, help="backfill experiment: rows per slice")
     ap.add_argument("--only-backfill", action="store_true",
                     help="run only the backfill experiment and add it to the existing results.json")
-    ap.add_argument("--parallel-variants", default="", help="indices of the parallelism variants to run (default: all)")
-    ap.add_argument("--scale", type=float, help="time scale of the parallelism experiment (default: automatic)")
-    ap.add_argument("--parallel-budget", type=float, default=60.0,
-                    help="target real seconds per parallelism run when --scale is automatic (default 60)")
     ap.add_argument("--no-check-plans", dest="check_plans", action="store_false",
                     help="do not compare counting-mode plans with measured runs")
     ap.add_argument("--keep-logs", action="store_true", help=argparse.SUPPRESS)
@@ -403,10 +426,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     a = ap.parse_args(argv)
     if a.quick:
         a.sizes = "2000"
-        if a.parallel_size == 10_000:
-            a.parallel_size = 2000
-        a.parallel_budget = min(a.parallel_budget, 12.0)
+        if a.limits_sizes == "10000,100000":
+            a.limits_sizes = "2000"
+        a.limits_budget = min(a.limits_budget, 12.0)
     a.sizes = [int(s.replace("_", "")) for s in str(a.sizes).split(",") if s]
+    a.limits_sizes = [int(s.replace("_", "")) for s in str(a.limits_sizes).split(",") if s]
     a.contenders = [c for c in a.contenders.split(",") if c]
     unknown = set(a.contenders) - set(CONTENDERS)
     if unknown:

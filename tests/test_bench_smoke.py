@@ -22,7 +22,7 @@ RUN = REPO / "bench" / "run.py"
 def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     proc = subprocess.run(
-        [sys.executable, str(RUN), "--sizes", "300", "--contenders", "ours", "--no-parallel",
+        [sys.executable, str(RUN), "--sizes", "300", "--contenders", "ours", "--no-limits",
          "--out", str(out), "--workdir", str(work)],
         cwd=REPO, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )
