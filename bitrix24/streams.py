@@ -7,6 +7,7 @@ method with the batch reader, types the rows and yields them page by page (never
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -341,8 +342,19 @@ def deletions(client: Bitrix24Client, stream: Stream, options: Options, filters:
             yield rows
 
 
+# Streams extract side by side, and dlt's pipeline schema storage is not thread-safe (reading
+# `default_schema` re-links the live schema: another thread sees it half reset). Every read of the
+# destination's schema or data from a reader holds this lock.
+DESTINATION = threading.RLock()
+
+
 def _dataset_table(stream: Stream):
     """(dataset, table name, id column) in the destination, or None before the first load."""
+    with DESTINATION:
+        return _dataset_table_locked(stream)
+
+
+def _dataset_table_locked(stream: Stream):
     try:
         pipeline = dlt.current.pipeline()
         schema = pipeline.default_schema
@@ -356,6 +368,11 @@ def _dataset_table(stream: Stream):
 
 
 def _stored_ids(stream: Stream) -> set:
+    with DESTINATION:
+        return _stored_ids_locked(stream)
+
+
+def _stored_ids_locked(stream: Stream) -> set:
     found = _dataset_table(stream)
     if found is None:
         return set()
@@ -379,6 +396,11 @@ def _not_marked(table: str) -> str:
 
 
 def _stored_rows(stream: Stream, ids: List[int]) -> List[Dict[str, Any]]:
+    with DESTINATION:
+        return _stored_rows_locked(stream, ids)
+
+
+def _stored_rows_locked(stream: Stream, ids: List[int]) -> List[Dict[str, Any]]:
     dataset, table, column = _dataset_table(stream)
     relation = dataset(f"SELECT * FROM {table} WHERE {column} IN ({', '.join(str(int(i)) for i in ids)})")
     names = [c[0] if isinstance(c, tuple) else c for c in relation.columns]
@@ -631,6 +653,17 @@ def comment_sweep(client: Bitrix24Client, stream: Stream, options: Options, isol
 def _sweep_ids(client: Bitrix24Client, options: Options, runs: int, turn: int) -> List[int]:
     """The deal ids with id % runs == turn: those stored in the destination, or listed on the portal."""
     deals = STREAMS_BY_NAME["deals"]
+    with DESTINATION:
+        stored = _stored_sweep_ids(deals, runs, turn)
+    if stored is not None:
+        return stored
+    query = list_query(deals, deal_filters(deals, options), select=[deals.id_field])
+    ids = (to_int(row.get(deals.id_field)) for page in read_keyset(client, query) for row in page)
+    return sorted(i for i in ids if i and i % runs == turn)
+
+
+def _stored_sweep_ids(deals: Stream, runs: int, turn: int) -> Optional[List[int]]:
+    """The stored deal ids with id % runs == turn; None when the destination cannot say."""
     try:
         found = _dataset_table(deals)
         if found is None:
@@ -643,9 +676,7 @@ def _sweep_ids(client: Bitrix24Client, options: Options, runs: int, turn: int) -
     except Exception as exc:
         logger.warning("deal_comments_sweep: could not read the deal ids from the destination (%s); listing"
                        " them from the portal (one request per 2,500 deals)", exc)
-    query = list_query(deals, deal_filters(deals, options), select=[deals.id_field])
-    ids = (to_int(row.get(deals.id_field)) for page in read_keyset(client, query) for row in page)
-    return sorted(i for i in ids if i and i % runs == turn)
+    return None
 
 
 READERS: Dict[str, Callable[..., Iterator[Any]]] = {
