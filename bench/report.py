@@ -108,20 +108,29 @@ def markdown(results: Dict[str, Any]) -> str:
     if targets:
         L.append("## Targets\n")
         L.append(md_table(["target", "measured", "result"], [[t["target"], t["measured"], t["result"]] for t in targets]))
-    par = [e for e in sizes if e.get("parallel")]
-    if par:
-        L.append("## Parallel extraction under the limits\n")
-        for e in par:
-            p = e["parallel"]
-            L.append(f"Size {size_label(e['size'])}; the portal's real limits on, time scaled ×{p['scale']:.3g} "
-                     "(commands sleep cost×scale, bucket 2/scale per s, window 600×scale s); *actual* = measured "
-                     "wall time ÷ scale.\n")
+    lim = [e for e in sizes if e.get("limits")]
+    if lim:
+        L.append("## Measured under the real limits\n")
+        L.append("The portal's limits on - request-rate bucket (2/s, burst 50), operating time (480 s per method per "
+                 "10 minutes), every request taking its commands' server time - with time scaled by one factor for "
+                 "all contenders at a size (commands take cost×scale, the bucket drains at 2/scale per s, the window "
+                 "is 600×scale s; fast_bitrix24's own window is scaled alike). Each client runs with the portal's "
+                 "rate as its own. *Actual* = the requests phase ÷ scale + the local phases (normalize, load; no "
+                 "requests, unscaled). Client CPU is not scaled, so a small scale inflates *actual* by up to the "
+                 "requests phase's CPU × (1/scale − 1). *Modelled* = the same run's request log replayed through "
+                 "the limits (`bench/model.py`), the cross-check.\n")
+        for e in lim:
+            p = e["limits"]
+            L.append(f"Size {size_label(e['size'])}, scale ×{p['scale']:.3g}:\n")
             rows = []
-            for label, r in p["runs"].items():
-                rows.append([label, fmt_n(r["requests"]), fmt_n(r["rejected_by_portal"]), fmt_s(r["actual_s"]),
-                             fmt_s(r["modelled_s"]), f"{r['local_wall_s']:.1f} s", f"{r['cpu_s']:.1f} s"])
-            L.append(md_table(["ours", "requests", "rejected (503/429)", "actual under limits", "modelled",
-                               "local wall", "client CPU"], rows))
+            for key, r in p["runs"].items():
+                phase = "full" if key.endswith(":full") else "incremental"
+                rows.append([r["label"], phase, f"**{fmt_s(r['actual_s'])}**", fmt_s(r["modelled_s"]),
+                             fmt_n(r["requests"]), fmt_n(r["rejected_by_portal"]), fmt_n(r["peak_in_flight"]),
+                             f"{r['operating_s']:,.1f}", f"{r['local_phases_s']:.1f} s", f"{r['cpu_s']:.1f} s",
+                             fmt_n(r["rows"])])
+            L.append(md_table(["client", "run", "actual under limits", "modelled", "requests", "rejected (503/429)",
+                               "peak in flight", "operating s", "local phases", "client CPU", "rows"], rows))
     backfills = [e for e in sizes if e.get("backfill")]
     if backfills:
         L.append("## A first sync in slices, stopped and resumed\n")
@@ -229,7 +238,7 @@ def compute_targets(sizes: List[Dict[str, Any]]) -> List[Dict[str, str]]:
             out.append({"target": f"{name}: >= 50x fewer requests than the reference (100k, full)",
                         "measured": f"{ratio:.1f}x ({fmt_n(e['runs']['reference:full']['requests'])} vs "
                                     f"{fmt_n(e['runs'][f'{c}:full']['requests'])})", "result": _ok(ratio >= 50)})
-        # 4. no more requests than fast_bitrix24 and <= 1/3 of its operating time
+        # 4. (issue 11) requests <= 0.5x fast_bitrix24's at every size; operating <= 1/3 at 100k and 1M
         parts, ok = [], True
         for e in sizes:
             for phase in ("full", "incr"):
@@ -237,37 +246,73 @@ def compute_targets(sizes: List[Dict[str, Any]]) -> List[Dict[str, str]]:
                 if not r or not f:
                     continue
                 share = r["operating_s"] / f["operating_s"] if f["operating_s"] else 0
-                good = r["requests"] <= f["requests"] and share <= 1 / 3
+                req = r["requests"] / f["requests"] if f["requests"] else 0
+                good = req <= 0.5 and (share <= 1 / 3 or e["size"] < 100_000)
                 ok = ok and good
                 parts.append(f"{size_label(e['size'])} {phase}: {fmt_n(r['requests'])} vs {fmt_n(f['requests'])} "
-                             f"requests{mark(f)}, operating {share:.2f}x of fb24")
+                             f"requests{mark(f)} ({req:.2f}x), operating {share:.2f}x of fb24")
         if parts:
-            out.append({"target": f"{name}: <= fast_bitrix24's requests and <= 1/3 of its operating time",
+            out.append({"target": f"{name}: requests <= 0.5x fast_bitrix24's; operating time <= 1/3 of its at 100k "
+                                  "and 1M", "measured": "<br>".join(parts), "result": _ok(ok)})
+        # 4b. (issue 11) deal_products <= ceil(rows / 2,500) + ceil(deals / 2,500) requests, full sync
+        parts, ok = [], True
+        for e in sizes:
+            r = e["runs"].get(f"{c}:full")
+            if not r or "info" not in e:
+                continue
+            rows = (r.get("dest_rows") or {}).get("deal_products", 0)
+            deals = e["info"].get("visible_deals", 0)
+            used = r["requests_per_method"].get("crm.item.productrow.list", 0) + \
+                r["requests_per_method"].get("crm.deal.productrows.get", 0)
+            bound = math.ceil(rows / 2500) + math.ceil(deals / 2500)
+            ok = ok and used <= bound
+            parts.append(f"{size_label(e['size'])}: {fmt_n(used)} requests for {fmt_n(rows)} rows of "
+                         f"{fmt_n(deals)} deals (bound {fmt_n(bound)})")
+        if parts:
+            out.append({"target": f"{name}: deal_products <= ceil(rows/2,500) + ceil(deals/2,500) requests",
+                        "measured": "; ".join(parts), "result": _ok(ok)})
+        # 4c. (issue 11) wall time measured under the limits <= 0.5x fast_bitrix24's
+        parts, ok = [], True
+        for e in sizes:
+            runs = (e.get("limits") or {}).get("runs", {})
+            for phase in ("full", "incr"):
+                r, f = runs.get(f"{c}:{phase}"), runs.get(f"fb24:{phase}")
+                if not r or not f:
+                    continue
+                ratio = r["actual_s"] / f["actual_s"] if f["actual_s"] else 0
+                ok = ok and ratio <= 0.5
+                nosweep = runs.get(f"{c}_nosweep:{phase}") if phase == "incr" else None
+                extra = (f"; sweep off {fmt_s(nosweep['actual_s'])} ({nosweep['actual_s'] / f['actual_s']:.2f}x)"
+                         if nosweep and f["actual_s"] else "")
+                parts.append(f"{size_label(e['size'])} {phase}: {fmt_s(r['actual_s'])} vs {fmt_s(f['actual_s'])} "
+                             f"({ratio:.2f}x){extra}")
+        if parts:
+            out.append({"target": f"{name}: wall time measured under the limits <= 0.5x fast_bitrix24's",
                         "measured": "<br>".join(parts), "result": _ok(ok)})
-        # 5. local extraction overhead <= 1.5x dlt's floor (client CPU)
+        # 5. local extraction overhead <= 1.3x dlt's floor (client CPU)
         parts, ok = [], True
         for e in sizes:
             r, f = e["runs"].get(f"{c}:full"), e["runs"].get("floor:full")
             if not r or not f or not f.get("cpu_s"):
                 continue
             ratio = r["cpu_s"] / f["cpu_s"]
-            ok = ok and ratio <= 1.5
+            ok = ok and ratio <= 1.3
             parts.append(f"{size_label(e['size'])}: {ratio:.2f}x CPU ({r['cpu_s']:.1f} s vs {f['cpu_s']:.1f} s), "
                          f"{r['wall_s'] / f['wall_s']:.2f}x wall")
         if parts:
-            out.append({"target": f"{name}: client CPU <= 1.5x dlt's floor", "measured": "; ".join(parts),
+            out.append({"target": f"{name}: client CPU <= 1.3x dlt's floor", "measured": "; ".join(parts),
                         "result": _ok(ok)})
-        # 6. peak memory < 300 MB at 1M rows and flat
+        # 6. peak memory <= 512 MB at 1M rows, grows by less than 2x from 10k to 1M
         mem = [(e["size"], e["runs"][f"{c}:full"]["rss_mb"]) for e in sizes
                if e["runs"].get(f"{c}:full") and e["runs"][f"{c}:full"].get("rss_mb")]
         if mem:
             top = max(v for _, v in mem)
             at_1m = [v for s_, v in mem if s_ >= 1_000_000]
-            flat = top <= 1.25 * min(v for _, v in mem)
-            good = (not at_1m or at_1m[0] < 300) and flat
-            out.append({"target": f"{name}: peak RSS < 300 MB at 1M rows, flat as rows grow",
+            flat = top < 2 * min(v for _, v in mem)
+            good = (not at_1m or at_1m[0] <= 512) and flat
+            out.append({"target": f"{name}: peak RSS <= 512 MB at 1M rows, less than 2x growth from the smallest",
                         "measured": ", ".join(f"{size_label(s_)} {v:.0f} MB" for s_, v in mem),
-                        "result": _ok(good if at_1m else None) if at_1m else _ok(flat)})
+                        "result": _ok(good)})
         # 7. no-change incremental: about one request per stream
         parts, ok = [], True
         for e in sizes:
