@@ -318,8 +318,9 @@ def read_per_id(
     partial: Dict[Any, List[Any]] = {}
     failures: Dict[Any, int] = {}
     while todo:
-        wave = [todo[at:at + MAX_COMMANDS] for at in range(0, len(todo), MAX_COMMANDS)][:client.request_concurrency]
-        todo = todo[sum(len(chunk) for chunk in wave):]
+        take = min(len(todo), MAX_COMMANDS * client.request_concurrency)
+        wave = [todo[at:at + MAX_COMMANDS] for at in range(0, take, MAX_COMMANDS)]
+        todo = todo[take:]
         requests = [
             {f"c{n}": make_command(i) if start is None else follow_next(i, start)  # type: ignore[misc]
              for n, (i, start) in enumerate(chunk)}

@@ -280,8 +280,9 @@ class Bitrix24Client:
     ) -> None:
         """`webhook_url`: a webhook URL, a parsed `Webhook`, or an `OAuthSession` (oauth.py; see
         `auth.make_client`). `request_concurrency`: how many independent batches `batches()` keeps
-        in flight at once (every one of them still passes the throttle). `sleep` and `clock` (a monotonic clock) are for tests: every wait the
-        client decides on goes through `sleep`, and pauses, budgets and wall-time accounting read `clock`."""
+        in flight at once (every one of them still passes the throttle). `sleep` and `clock` (a
+        monotonic clock) are for tests: every wait the client decides on goes through `sleep`, and
+        pauses, budgets and wall-time accounting read `clock`."""
         self.webhook = webhook_url if hasattr(webhook_url, "sign") else parse_webhook_url(webhook_url)
         self.webhook.watch(REDACTOR.secrets.add)
         self._sleep = sleep

@@ -10,7 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import partial, wraps
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 import dlt
@@ -348,13 +348,18 @@ def deletions(client: Bitrix24Client, stream: Stream, options: Options, filters:
 DESTINATION = threading.RLock()
 
 
+def _holding_destination(read: Callable[..., Any]) -> Callable[..., Any]:
+    """`read` runs holding DESTINATION."""
+    @wraps(read)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with DESTINATION:
+            return read(*args, **kwargs)
+    return locked
+
+
+@_holding_destination
 def _dataset_table(stream: Stream):
     """(dataset, table name, id column) in the destination, or None before the first load."""
-    with DESTINATION:
-        return _dataset_table_locked(stream)
-
-
-def _dataset_table_locked(stream: Stream):
     try:
         pipeline = dlt.current.pipeline()
         schema = pipeline.default_schema
@@ -367,12 +372,8 @@ def _dataset_table_locked(stream: Stream):
     return pipeline.dataset(), table, column
 
 
+@_holding_destination
 def _stored_ids(stream: Stream) -> set:
-    with DESTINATION:
-        return _stored_ids_locked(stream)
-
-
-def _stored_ids_locked(stream: Stream) -> set:
     found = _dataset_table(stream)
     if found is None:
         return set()
@@ -395,12 +396,8 @@ def _not_marked(table: str) -> str:
     return ""
 
 
+@_holding_destination
 def _stored_rows(stream: Stream, ids: List[int]) -> List[Dict[str, Any]]:
-    with DESTINATION:
-        return _stored_rows_locked(stream, ids)
-
-
-def _stored_rows_locked(stream: Stream, ids: List[int]) -> List[Dict[str, Any]]:
     dataset, table, column = _dataset_table(stream)
     relation = dataset(f"SELECT * FROM {table} WHERE {column} IN ({', '.join(str(int(i)) for i in ids)})")
     names = [c[0] if isinstance(c, tuple) else c for c in relation.columns]
@@ -653,8 +650,7 @@ def comment_sweep(client: Bitrix24Client, stream: Stream, options: Options, isol
 def _sweep_ids(client: Bitrix24Client, options: Options, runs: int, turn: int) -> List[int]:
     """The deal ids with id % runs == turn: those stored in the destination, or listed on the portal."""
     deals = STREAMS_BY_NAME["deals"]
-    with DESTINATION:
-        stored = _stored_sweep_ids(deals, runs, turn)
+    stored = _stored_sweep_ids(deals, runs, turn)
     if stored is not None:
         return stored
     query = list_query(deals, deal_filters(deals, options), select=[deals.id_field])
@@ -662,6 +658,7 @@ def _sweep_ids(client: Bitrix24Client, options: Options, runs: int, turn: int) -
     return sorted(i for i in ids if i and i % runs == turn)
 
 
+@_holding_destination
 def _stored_sweep_ids(deals: Stream, runs: int, turn: int) -> Optional[List[int]]:
     """The stored deal ids with id % runs == turn; None when the destination cannot say."""
     try:
