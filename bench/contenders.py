@@ -216,6 +216,12 @@ def run_fb24(a: argparse.Namespace) -> Dict[str, Any]:
         import fast_bitrix24.srh as srh
 
         srh.BITRIX_MEASUREMENT_PERIOD = 600 * a.time_scale
+    if a.max_in_flight:
+        # its requests in flight (50, a module constant no argument reaches); see bench/README.md
+        import fast_bitrix24.srh as srh
+
+        srh.BITRIX_MAX_CONCURRENT_REQUESTS = a.max_in_flight
+        notes.append(f"at most {a.max_in_flight} requests in flight (fast_bitrix24's default: 50)")
     t0, c0 = time.perf_counter(), cpu_seconds()
     b = Bitrix(a.url, verbose=False, request_pool_size=a.burst, requests_per_second=a.rps)
     data: Dict[str, list] = {}
@@ -446,6 +452,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--refresh-runs", type=int, default=None, help="ours: deal_comments_refresh_runs")
     ap.add_argument("--time-scale", type=float, default=0.0,
                     help="fb24: the portal's limits are time-scaled by this factor (scales its operating window)")
+    ap.add_argument("--max-in-flight", type=int, default=0,
+                    help="fb24: its limit of concurrent requests (default: fast_bitrix24's, 50)")
     ap.add_argument("--parallel", default="", help="ours: comma-separated resources to parallelize, or 'all'")
     ap.add_argument("--load-workers", type=int, default=0, help="dlt [load] workers (default: dlt's, 20)")
     ap.add_argument("--extract-workers", type=int, default=0, help="dlt [extract] workers (default: dlt's, 5)")
