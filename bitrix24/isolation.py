@@ -169,7 +169,7 @@ def run_child(
     if isolation.failed(stream.name):
         return
     try:
-        yield from reader(items, client, stream, options)
+        yield from reader(client, stream, options, items)
     except Exception as exc:
         if isolation.fail_fast or getattr(exc, "stops_run", False):
             raise

@@ -1,14 +1,21 @@
 """The stream table: every Bitrix24 stream the source knows, one row each.
 
 A row names the destination table, the Bitrix method, the reader that pages it (a key of
-`streams.READERS`), its scope, keys and how to type it. Adding a stream is adding a row here and,
-for a quirk no reader covers, one small function in `streams.py`.
+`streams.READERS`), its scope, keys, how to type it, what a missing method or a refused webhook
+means for it, and the quirk functions it needs (`quirks.py`). Adding a stream is adding a row here
+and, for a quirk no reader covers, one small function in `quirks.py`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Tuple
+
+from . import quirks
+
+Reader = Literal["keyset", "fields", "unpaged", "pages", "limit_offset", "per_deal", "field_values",
+                 "comment_sweep"]
+Policy = Literal["fail", "skip"]  # "skip": one warning line, the stream loads nothing, the run goes on
 
 MULTIFIELDS = ("PHONE", "EMAIL", "WEB", "IM")
 TOMBSTONE = "_tombstone"  # marker rows that clear a parent's child rows before the new ones land
@@ -20,7 +27,7 @@ DELETED_AT = "_deleted_at"  # detect_deletes="mark": when the deletion was notic
 class Stream:
     name: str  # destination table and resource name
     method: str  # the Bitrix method (may carry a query: "crm.item.fields?entityTypeId=128")
-    reader: str  # key of streams.READERS
+    reader: Reader  # how it pages: keyset (`>ID` chains), pages (`start`), unpaged, per_deal, ...
     scope: Tuple[str, ...] = ("crm",)  # any one of these webhook scopes suffices
     primary_key: Any = "ID"
     cursor: Optional[str] = None  # replication key; None = full table only
@@ -34,9 +41,27 @@ class Stream:
     option: Optional[str] = None  # source flag that must be true for the stream to exist
     parent: Optional[str] = None  # for transformers: the stream whose rows they receive
     merge_key: Optional[str] = None  # child rows are replaced per value of this key
-    quirk: Optional[str] = None  # key of streams.QUIRKS: method-specific params or row fixes
+    # what an error means for this stream ("fail" raises it, "skip" skips the stream with one line):
+    if_method_missing: Policy = "fail"  # the portal does not know the method (its module is off)
+    if_type_absent: Policy = "fail"  # the entity type does not exist on the portal (NOT_FOUND)
+    if_not_admin: Policy = "fail"  # ACCESS_DENIED: the method needs a CRM administrator's webhook
+    # quirks (functions in quirks.py):
+    filters: Optional[Callable[[Any], Dict[str, Any]]] = None  # options -> extra list conditions
+    page_fix: Optional[Callable[[Any, Any, List[Dict[str, Any]]], None]] = None  # (client, options, page)
+    row_fix: Optional[Callable[[List[Dict[str, Any]]], None]] = None  # per_deal: one deal's rows, before typing
+    field_fix: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None  # the `.fields` result, before typing
+    per_id_command: Optional[Callable[..., str]] = None  # per_deal: (deal id, start=None) -> one command
+    follow_next: bool = False  # per_deal: a deal's rows page by `next` (comments)
+    bulk_rows: Optional[Callable[[Any, List[Any]], Optional[Dict[int, List[Dict[str, Any]]]]]] = None
+    # ^ per_deal: (client, deal ids) -> rows by deal id for many deals at once, or None (not usable)
     filter_names: Mapping[str, str] = field(default_factory=dict)  # row key -> its name in filters (tasks)
     table: Optional[str] = None  # destination table, when not the stream's name (two streams, one table)
+
+    @property
+    def reads_down(self) -> bool:
+        """Keyset reads go downwards with the zero-prefixed bound (legacy CRM and D7 filters); user.get
+        and voximplant (`FILTER`, other filter engines) read upwards without it."""
+        return self.filter_key == "filter"
 
     @property
     def incremental_capable(self) -> bool:
@@ -56,7 +81,7 @@ _FIELD_COLUMNS = {
 _CHILD_COLUMNS = {TOMBSTONE: {"data_type": "bool", "hard_delete": True}}
 
 
-def _entity(name: str, entity: str, cursor: str, select: Tuple[str, ...], quirk: Optional[str] = None) -> Stream:
+def _entity(name: str, entity: str, cursor: str, select: Tuple[str, ...], **more: Any) -> Stream:
     return Stream(
         name=name,
         method=f"crm.{entity}.list",
@@ -64,7 +89,7 @@ def _entity(name: str, entity: str, cursor: str, select: Tuple[str, ...], quirk:
         cursor=cursor,
         fields_method=f"crm.{entity}.fields",
         params={"select": select, "order": {"ID": "ASC"}},
-        quirk=quirk,
+        **more,
     )
 
 
@@ -95,7 +120,8 @@ TASK_SELECT = (
 STREAMS: Tuple[Stream, ...] = (
     _entity("contacts", "contact", "DATE_MODIFY", ("*", "UF_*") + MULTIFIELDS),
     _entity("companies", "company", "DATE_MODIFY", ("*", "UF_*") + MULTIFIELDS),
-    _entity("deals", "deal", "DATE_MODIFY", ("*", "UF_*"), quirk="deals"),
+    _entity("deals", "deal", "DATE_MODIFY", ("*", "UF_*"), filters=quirks.deal_filters,
+            page_fix=quirks.deal_contact_ids),
     _entity("leads", "lead", "DATE_MODIFY", ("*", "UF_*") + MULTIFIELDS),
     # LAST_UPDATED, not CREATED: completing or editing an old activity moves LAST_UPDATED only.
     _entity("activities", "activity", "LAST_UPDATED", ("*", "COMMUNICATIONS")),
@@ -120,6 +146,7 @@ STREAMS: Tuple[Stream, ...] = (
         method="user.get",
         reader="keyset",
         scope=("user", "user_basic", "user_brief"),
+        if_method_missing="skip",  # a portal without the method (its module switched off): skipped
         # No usable modification time (TIMESTAMP_X comes back as {}): full table. Fired users too.
         params={"SORT": "ID", "ORDER": "ASC"},
         filter_key="FILTER",
@@ -133,6 +160,7 @@ STREAMS: Tuple[Stream, ...] = (
         method="department.get",
         reader="pages",
         scope=("department",),
+        if_method_missing="skip",  # a portal without the method (its module switched off): skipped
         params={"sort": "ID", "order": "ASC"},
         types={"ID": "integer", "SORT": "integer", "PARENT": "integer", "UF_HEAD": "user"},
     ),
@@ -141,6 +169,7 @@ STREAMS: Tuple[Stream, ...] = (
         method="voximplant.statistic.get",
         reader="keyset",
         scope=("telephony",),
+        if_method_missing="skip",  # a portal without the method (its module switched off): skipped
         cursor="CALL_START_DATE",
         params={"SORT": "ID", "ORDER": "ASC"},  # upper case: lower case is silently ignored
         filter_key="FILTER",
@@ -155,6 +184,7 @@ STREAMS: Tuple[Stream, ...] = (
         method="imopenlines.config.list.get",
         reader="limit_offset",
         scope=("imopenlines",),
+        if_method_missing="skip",  # a portal without the method (its module switched off): skipped
         params={"OPTIONS": {"QUEUE": "Y"}},
         types={"ID": "integer", "ACTIVE": "char", "CRM": "char", "CRM_CREATE_SECOND": "string",
                "QUEUE": "integer[]", "QUEUE_USERS_FIELDS": "object", "WORKTIME_DAYOFF": "object",
@@ -184,9 +214,9 @@ STREAMS: Tuple[Stream, ...] = (
         primary_key="id",
         id_field="id",
         items_key="items",
-        quirk="optional",  # a portal still on the old invoices has no entityTypeId 31: skipped
+        if_type_absent="skip",  # a portal still on the old invoices has no entityTypeId 31
     ),
-    replace(_fields("invoice_fields", "crm.item.fields?entityTypeId=31"), quirk="optional"),
+    replace(_fields("invoice_fields", "crm.item.fields?entityTypeId=31"), if_type_absent="skip"),
     Stream(
         name="requisites",  # full table: DATE_MODIFY is not known to be set when a requisite is created
         method="crm.requisite.list",
@@ -231,7 +261,8 @@ STREAMS: Tuple[Stream, ...] = (
         id_field="id",
         items_key="tasks",
         filter_names={"id": "ID", "changedDate": "CHANGED_DATE"},
-        quirk="tasks",
+        field_fix=quirks.task_descriptors,
+        if_method_missing="skip",
     ),
     Stream(
         name="field_values",  # every enumeration item and status of the run's `.fields`, with its label
@@ -244,7 +275,7 @@ STREAMS: Tuple[Stream, ...] = (
         name="spa_types",
         method="crm.type.list",
         reader="pages",
-        quirk="admin_only",
+        if_not_admin="skip",
         primary_key="id",
         items_key="types",
         params={"order": {"id": "ASC"}},
@@ -262,7 +293,8 @@ STREAMS: Tuple[Stream, ...] = (
         primary_key=("OWNER_ID", "ID"),
         merge_key="OWNER_ID",
         columns=_CHILD_COLUMNS,
-        quirk="products",  # read in bulk with crm.item.productrow.list where the portal allows it
+        per_id_command=quirks.product_rows_command,
+        bulk_rows=quirks.bulk_product_rows,  # crm.item.productrow.list where the portal allows it
         types={"ID": "integer", "OWNER_ID": "integer", "PRODUCT_ID": "integer", "PRICE": "double",
                "PRICE_EXCLUSIVE": "double", "PRICE_NETTO": "double", "PRICE_BRUTTO": "double",
                "PRICE_ACCOUNT": "double", "QUANTITY": "double", "DISCOUNT_TYPE_ID": "integer",
@@ -282,7 +314,9 @@ STREAMS: Tuple[Stream, ...] = (
         primary_key=("ENTITY_ID", "ID"),
         merge_key="ENTITY_ID",
         columns={**_CHILD_COLUMNS, "FILES": {"data_type": "json"}},
-        quirk="comments",
+        per_id_command=quirks.comment_command,
+        follow_next=True,
+        row_fix=quirks.comment_rows,
         types={"ID": "integer", "ENTITY_ID": "integer", "CREATED": "datetime", "AUTHOR_ID": "user",
                "FILES": "object", "COMMENT": "string", "ENTITY_TYPE": "string"},
     ),

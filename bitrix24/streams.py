@@ -1,7 +1,9 @@
-"""Readers: the module-level generator functions behind every resource, and the few quirks.
+"""Readers: the module-level generator functions behind every resource.
 
-Each reader takes the shared client, its row of the stream table and the run's options, pages the
-method with the batch reader, types the rows and yields them page by page (never a whole table).
+Each reader takes the shared client, its row of the stream table and the run's options and pages
+the method with the batch reader; `typed_reader`, the skeleton they share, checks the scope, types
+the rows, hints the columns and applies the stream's error policies. Pages are yielded one by one
+(never a whole table). The quirks a row names live in `quirks.py`.
 """
 
 
@@ -17,12 +19,12 @@ import dlt
 import pendulum
 
 from . import backfill
-from .batch import PAGE, ListQuery, command, read_keyset, read_per_id
+from .batch import PAGE, ListQuery, read_keyset, read_per_id
 from .client import Bitrix24Client, descriptor_map
 from .errors import ApiError, MethodNotFoundError
 from .fields import FieldTyping, static_descriptors, to_int
 from .plan import has_scope
-from .products import bulk_product_rows
+from .quirks import existing_deals
 from .settings import DELETED, DELETED_AT, STREAMS, STREAMS_BY_NAME, TOMBSTONE, Stream
 
 logger = logging.getLogger("bitrix24")
@@ -64,8 +66,8 @@ def descriptors(client: Bitrix24Client, method: str) -> Dict[str, Any]:
 def typing_for(client: Bitrix24Client, stream: Stream) -> FieldTyping:
     if stream.fields_method:
         found = descriptors(client, stream.fields_method)
-        if stream.quirk in FIELD_FIXES:
-            found = FIELD_FIXES[stream.quirk](found)
+        if stream.field_fix:
+            found = stream.field_fix(found)
         return FieldTyping(found, stream.name, parent=_multifield_parent(stream))
     return FieldTyping(static_descriptors(stream.types), stream.name)
 
@@ -95,113 +97,109 @@ def _with_columns(rows: List[Dict[str, Any]], typing: FieldTyping) -> Any:
     return dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=columns))
 
 
-# ---------------------------------------------------------------------------- quirks
+# ---------------------------------------------------------------------------- the reader skeleton
 
 
-def deal_filters(stream: Stream, options: Options) -> Dict[str, Any]:
-    """Deals honour `deal_category_ids` (pipelines); none = every pipeline."""
-    ids = list(options.deal_category_ids)
-    if not ids:
-        return {}
-    return {"CATEGORY_ID": ids[0]} if len(ids) == 1 else {"@CATEGORY_ID": ids}
+@dataclass
+class Untyped:
+    """Rows a reader yields as they are: detect_deletes' markers and rows read back from the destination."""
+
+    rows: List[Dict[str, Any]]
 
 
-def deal_contact_ids(client: Bitrix24Client, stream: Stream, options: Options, rows: List[Dict[str, Any]]) -> None:
-    """`extract_deal_contacts`: CONTACT_IDS on each deal, 2,500 deals per request.
+def typed_reader(read_pages: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """The skeleton every paging reader shares; `read_pages` keeps only how it pages.
 
-    `crm.item.list` (entityTypeId 2) returns `contactIds` for 50 deals per command (`@id` filter),
-    so one batch covers all deals of one keyset answer; `crm.deal.contact.items.get` would need a
-    command per deal. A deal deleted meanwhile is simply not in the answer.
+    Streams whose scope the webhook lacks are skipped (sources built without asking the portal).
+    Each page is typed in place, gets the stream's `page_fix`, and the first page carries the
+    column hints. An error goes through the stream's policies (`skip_or_raise`)."""
+    @wraps(read_pages)
+    def reader(client: Bitrix24Client, stream: Stream, options: Options, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        if not readable(client, stream, options):
+            return
+        try:
+            typing = typing_for(client, stream)
+            hinted = False
+            for page in read_pages(client, stream, options, *args, **kwargs):
+                if isinstance(page, Untyped):
+                    yield page.rows
+                    continue
+                typing.convert_all(page)
+                if stream.page_fix:
+                    stream.page_fix(client, options, page)
+                yield page if hinted else _with_columns(page, typing)
+                hinted = True
+        except ApiError as exc:
+            skip_or_raise(client, stream, exc)
+    return reader
+
+
+ABSENT_CODES = ("NOT_FOUND", "ENTITY_TYPE_NOT_SUPPORTED")  # `if_type_absent`: the type is not on the portal
+
+
+def skip_or_raise(client: Bitrix24Client, stream: Stream, exc: ApiError) -> None:
+    """What an error means for this stream (`Stream.if_*`): skipped with one warning line, or raised.
+
+    A CRM method exists on every portal, so a missing one is an error; a module's method (telephony,
+    open lines, tasks) is missing where the module is switched off. Smart invoices are absent on a
+    portal still on the old invoices; `crm.type.list` needs a CRM administrator's webhook."""
+    if isinstance(exc, MethodNotFoundError):
+        if stream.if_method_missing != "skip":
+            raise exc
+        logger.warning("Stream %s skipped: the portal does not offer %s (the module is probably switched off on"
+                       " this portal).", stream.name, stream.method.split("?")[0])
+    elif exc.code in ABSENT_CODES and stream.if_type_absent == "skip":
+        key = ("absent", stream.fields_method or stream.method)
+        if not client.is_cached(key):
+            client.remember(key, True)
+            logger.warning("Stream %s skipped: the portal has no %s (%s).", stream.name,
+                           (stream.fields_method or stream.method).split("?")[-1], exc.description or exc.code)
+    elif exc.code == "ACCESS_DENIED" and stream.if_not_admin == "skip":
+        logger.warning("Stream %s skipped: %s needs a webhook of a CRM administrator.", stream.name, stream.method)
+    else:
+        raise exc
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a keyset stream reads this run: extra list conditions, where the id keyset starts, the
+    commands of its first request, and the date window's top (fixed for a whole backfill)."""
+
+    filters: Dict[str, Any]
+    after: int = 0
+    first_batch: int = 50
+    upper: Any = None
+
+
+def window(stream: Stream, cursor: Any, walk: Any, now: Callable[[], datetime]) -> Window:
+    """The incremental window of a keyset stream; `cursor` is dlt's incremental (None: full table),
+    `walk` the backfill this run continues (None: none), `now` the portal's clock.
+
+    A date cursor reads [the last value, the portal's clock at the start): a row edited while the
+    run goes on falls after the window and comes with the next run. Each run reads up to whole
+    seconds, open, so a routine run's rows AT the last value were all there for the previous run:
+    it starts after it (`>`); a first run or a backfill includes its start value (`>=`). A routine
+    run expects few changed rows, so its first request carries 10 commands, not 50. An id cursor
+    (append-only tables) starts the keyset after the last id.
     """
-    if not options.extract_deal_contacts or not rows:
-        return
-    by_id = {to_int(row["ID"]): row for row in rows}
-    ids = list(by_id)
-    commands = {
-        f"c{n}": command("crm.item.list", {"entityTypeId": 2, "select": ["id", "contactIds"],
-                                           "filter": {"@id": ids[start:start + PAGE]}, "start": -1})
-        for n, start in enumerate(range(0, len(ids), PAGE))
-    }
-    for part in range(0, len(commands), 50):
-        keys = list(commands)[part:part + 50]
-        answer = client.batch({k: commands[k] for k in keys})
-        for key in keys:
-            if key in answer["result_error"]:
-                _contact_ids_failed(client, answer["result_error"][key])
-            result = answer["result"].get(key) or {}
-            for item in (result.get("items") or []) if isinstance(result, dict) else []:
-                deal = by_id.get(to_int(item.get("id")))
-                if deal is not None:
-                    deal["CONTACT_IDS"] = [to_int(c) for c in item.get("contactIds") or []] or None
-
-
-def _contact_ids_failed(client: Bitrix24Client, error: Any) -> None:
-    try:
-        client.raise_command_error("crm.item.list", error)
-    except ApiError as exc:
-        raise ApiError(
-            f"{exc} - it reads the deals' CONTACT_IDS; set sources.bitrix24.extract_deal_contacts = false"
-            " to load deals without them.", code=exc.code, description=exc.description, method=exc.method,
-        ) from None
-
-
-def existing_deals(client: Bitrix24Client, ids: List[Any]) -> set:
-    """Which of these (at most 50) deals still exist."""
-    rows = client.call("crm.deal.list", {"filter": {"@ID": list(ids)}, "select": ["ID"], "start": -1}).get("result")
-    return {to_int(r.get("ID")) for r in rows or [] if isinstance(r, dict)}
-
-
-def comment_command(deal_id: Any, start: Optional[int] = None) -> str:
-    params: Dict[str, Any] = {"filter": {"ENTITY_ID": deal_id, "ENTITY_TYPE": "deal"}, "order": {"ID": "ASC"}}
-    if start:
-        params["start"] = start
-    return command("crm.timeline.comment.list", params)
-
-
-def comment_rows(rows: List[Dict[str, Any]]) -> None:
-    """FILES is an object keyed by file id; load it as a list of file descriptions."""
-    for row in rows:
-        files = row.get("FILES")
-        if isinstance(files, dict):
-            row["FILES"] = list(files.values()) or None
-
-
-def task_descriptors(found: Dict[str, Any]) -> Dict[str, Any]:
-    """`tasks.task.getFields` names fields in UPPER_SNAKE, `tasks.task.list` answers in camelCase;
-    its types: `enum` (Y/N flags as bools, codes as text), `array`/`crm`/`disk_file` lists as json."""
-    out: Dict[str, Any] = {}
-    for code, descriptor in found.items():
-        if not isinstance(descriptor, dict):
-            continue
-        kind = descriptor.get("type")
-        values = descriptor.get("values")
-        if kind == "enum":
-            kind = "char" if isinstance(values, dict) and set(values) == {"Y", "N"} else "string"
-        elif kind in ("array", "crm", "disk_file", "mail_message"):
-            kind = "object"
-        out[_camel(code)] = {**descriptor, "type": kind}
-    return out
-
-
-def _camel(upper: str) -> str:
-    head, *rest = upper.lower().split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-FILTERS: Dict[str, Callable[[Stream, Options], Dict[str, Any]]] = {"deals": deal_filters}
-FIELD_FIXES: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {"tasks": task_descriptors}
-OPTIONAL_CODES = ("NOT_FOUND", "ENTITY_TYPE_NOT_SUPPORTED")  # quirk "optional": the type is absent
-PAGE_FIXES: Dict[str, Callable[..., None]] = {"deals": deal_contact_ids}
-PER_ID_COMMANDS: Dict[str, Callable[..., str]] = {
-    "crm.deal.productrows.get": lambda deal_id, start=None: command("crm.deal.productrows.get", {"id": deal_id}),
-    "crm.timeline.comment.list": comment_command,
-}
-ROW_FIXES: Dict[str, Callable[[List[Dict[str, Any]]], None]] = {"comments": comment_rows}
+    if cursor is None:
+        return Window({})
+    lower = walk.lower if walk is not None else cursor.start_value
+    routine = walk is None and lower is not None and cursor.end_value is None and lower != cursor.initial_value
+    first_batch = 10 if routine else 50
+    if stream.cursor == stream.id_field:
+        below = {f"<{stream.id_field}": cursor.end_value} if cursor.end_value is not None else {}
+        return Window(below, after=to_int(lower) or 0, first_batch=first_batch)
+    upper = (walk.upper if walk is not None else None) or cursor.end_value or now()
+    filters = {f"{'>' if routine else '>='}{stream.cursor}": iso(lower)} if lower is not None else {}
+    filters[f"<{stream.cursor}"] = iso(upper)
+    return Window(filters, first_batch=first_batch, upper=upper)
 
 
 # ---------------------------------------------------------------------------- readers
 
 
+@typed_reader
 def keyset(
     client: Bitrix24Client,
     stream: Stream,
@@ -209,68 +207,31 @@ def keyset(
     cursor: Optional[dlt.sources.incremental[Any]] = None,
     guard: Any = None,
 ) -> Iterator[Any]:
-    """Any ID-orderable list, read by the chained-batch keyset technique.
-
-    With a date cursor the rows are limited to [last cursor value, the portal's clock when the
-    stream starts): a row edited while the run is in progress falls after the window and is picked
-    up by the next run. With the id as cursor (append-only tables) the keyset starts after it.
-    A first sync is a backfill (`backfill.py`): it may stop after a slice and resume in a later run,
-    in the same window.
-    """
-    if not readable(client, stream, options):
-        return
-    filters: Dict[str, Any] = dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {}
-    query = list_query(stream, filters)
-    walk = backfill.begin(client, stream, options, cursor, guard, down=query.guard)
-    after, first_batch = 0, 50
-    if cursor is not None:
-        lower = walk.lower if walk is not None else cursor.start_value
-        routine = walk is None and lower is not None and cursor.end_value is None and lower != cursor.initial_value
-        if routine:
-            first_batch = 10  # a routine incremental run: expect few changed rows
-        if stream.cursor == stream.id_field:
-            after = to_int(lower) or 0
-            if cursor.end_value is not None:
-                filters[f"<{stream.id_field}"] = cursor.end_value
-        else:
-            upper = (walk.upper if walk is not None else None) or cursor.end_value or client.portal_now()
-            if walk is not None:
-                walk.upper = upper  # fixed for the whole backfill
-            if lower is not None:
-                # Each run reads up to the portal's clock at its start (whole seconds, open), so
-                # a routine run's rows AT the last value were all there for the previous run:
-                # start after it. A first run or a backfill includes its start value.
-                filters[f"{'>' if routine else '>='}{stream.cursor}"] = iso(lower)
-            filters[f"<{stream.cursor}"] = iso(upper)
+    """Any ID-orderable list, read by the chained-batch keyset technique, in the incremental
+    `window`. A first sync is a backfill (`backfill.py`): it may stop after a slice and resume in a
+    later run, in the same window."""
+    filters = stream.filters(options) if stream.filters else {}
+    walk = backfill.begin(client, stream, options, cursor, guard, down=stream.reads_down)
+    win = window(stream, cursor, walk, client.portal_now)
+    if walk is not None and win.upper is not None:
+        walk.upper = win.upper
     below = walk.bound if walk is not None and walk.down else None
-    if walk is not None and not walk.down and walk.bound:
-        after = walk.bound
-    fix = PAGE_FIXES.get(stream.quirk or "")
-    try:
-        typing = typing_for(client, stream)
-        hinted = False
-        pages = read_keyset(client, query, after=after, first_batch=first_batch, below=below,
-                            max_batch=walk.max_batch if walk is not None else 50)
-        for page in pages:
-            typing.convert_all(page)
-            if fix:
-                fix(client, stream, options, page)
-            yield page if hinted else _with_columns(page, typing)
-            hinted = True
-            if walk is not None:
-                walk.record(page, stream.id_field)
-                if walk.slice_full() and not page.last:  # the end of the list is no slice boundary
-                    pages.close()
-                    backfill.finish(walk, guard, complete=False, cursor=cursor)
-                    return
+    after = walk.bound if walk is not None and not walk.down and walk.bound else win.after
+    pages = read_keyset(client, list_query(stream, {**filters, **win.filters}), after=after,
+                        first_batch=win.first_batch, below=below, max_batch=walk.max_batch if walk is not None else 50)
+    for page in pages:
+        yield page
         if walk is not None:
-            backfill.finish(walk, guard, complete=True, cursor=cursor)
-        if options.detect_deletes and cursor is not None and stream.cursor != stream.id_field:
-            yield from deletions(client, stream, options, dict(FILTERS[stream.quirk](stream, options)) if stream.quirk in FILTERS else {})
-    except MethodNotFoundError:
-        _unavailable(stream)
-    except ApiError as exc:
-        _absent(client, stream, exc)
+            walk.record(page, stream.id_field)
+            if walk.slice_full() and not page.last:  # the end of the list is no slice boundary
+                pages.close()
+                backfill.finish(walk, guard, complete=False, cursor=cursor)
+                return
+    if walk is not None:
+        backfill.finish(walk, guard, complete=True, cursor=cursor)
+    if options.detect_deletes and cursor is not None and stream.cursor != stream.id_field:
+        for rows in deletions(client, stream, options, filters):
+            yield Untyped(rows)
 
 
 def list_query(stream: Stream, filters: Dict[str, Any], select: Optional[List[str]] = None) -> ListQuery:
@@ -288,7 +249,7 @@ def list_query(stream: Stream, filters: Dict[str, Any], select: Optional[List[st
         filter_key=stream.filter_key,
         id_field=stream.id_field,
         items_key=stream.items_key,
-        guard=stream.filter_key == "filter",  # user.get / voximplant: no guard (other filter engines)
+        guard=stream.reads_down,
         filter_id=names.get(stream.id_field),
     )
 
@@ -296,18 +257,6 @@ def list_query(stream: Stream, filters: Dict[str, Any], select: Optional[List[st
 def _filter_name(key: str, names: Mapping[str, str]) -> str:
     field = key.lstrip("<>=!@%")
     return key[:len(key) - len(field)] + names.get(field, field)
-
-
-def _absent(client: Bitrix24Client, stream: Stream, exc: ApiError) -> None:
-    """quirk "optional": a type the portal does not have (smart invoices on a portal still on the
-    old invoices) skips its streams with one line; any other error is raised."""
-    if stream.quirk != "optional" or exc.code not in OPTIONAL_CODES:
-        raise exc
-    key = ("absent", stream.fields_method or stream.method)
-    if not client.is_cached(key):
-        client.remember(key, True)
-        logger.warning("Stream %s skipped: the portal has no %s (%s).", stream.name,
-                       (stream.fields_method or stream.method).split("?")[-1], exc.description or exc.code)
 
 
 def deletions(client: Bitrix24Client, stream: Stream, options: Options, filters: Dict[str, Any]) -> Iterator[Any]:
@@ -427,19 +376,6 @@ def readable(client: Bitrix24Client, stream: Stream, options: Options) -> bool:
     return False
 
 
-def _unavailable(stream: Stream) -> None:
-    """A module method the portal does not know (telephony, open lines switched off): skip the
-    stream. A CRM method must exist on every portal, so there it is an error."""
-    if "crm" in stream.scope:
-        raise
-    logger.warning(
-        "Stream %s skipped: the portal does not offer %s (the module is probably switched off on this"
-        " portal).",
-        stream.name,
-        stream.method.split("?")[0],
-    )
-
-
 def fields(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """One row per field of an entity: `id` is the field code, the rest is the descriptor."""
     if not readable(client, stream, options):
@@ -447,20 +383,19 @@ def fields(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator
     try:
         found = descriptors(client, stream.method)
     except ApiError as exc:
-        _absent(client, stream, exc)
+        skip_or_raise(client, stream, exc)
         return
     rows = [{"id": code, **descriptor} for code, descriptor in found.items()]
     if rows:
         yield rows
 
 
+@typed_reader
 def field_values(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """One row per enumeration item and per status of every `.fields` method of the run: (entity
     table, field code, item id, label, sort), so a code column joins to its label in one step.
     Enumeration items come from the descriptors' `items` (`values` for tasks); `crm_status` fields
     get the statuses of their `statusType` (the deal stage field: every pipeline's stages)."""
-    if not readable(client, stream, options):
-        return
     owners = {s.fields_method: s for s in STREAMS if s.fields_method}  # `.fields` method -> its entity's stream
     statuses: Optional[List[Dict[str, Any]]] = None
     out: List[Dict[str, Any]] = []
@@ -473,8 +408,8 @@ def field_values(client: Bitrix24Client, stream: Stream, options: Options) -> It
             found = descriptors(client, method)
         except ApiError:
             continue  # the stream that needs it reports the error
-        if owner is not None and owner.quirk in FIELD_FIXES:
-            found = FIELD_FIXES[owner.quirk](found)
+        if owner is not None and owner.field_fix:
+            found = owner.field_fix(found)
         for code, descriptor in found.items():
             if not isinstance(descriptor, dict):
                 continue
@@ -490,8 +425,7 @@ def field_values(client: Bitrix24Client, stream: Stream, options: Options) -> It
                         out.append({"entity": entity, "field": code, "item_id": row.get("STATUS_ID"),
                                     "label": row.get("NAME"), "sort": to_int(row.get("SORT"))})
     if out:
-        typing = typing_for(client, stream)
-        yield _with_columns(typing.convert_all(out), typing)
+        yield out
 
 
 def _items(descriptor: Mapping[str, Any]) -> List[Any]:
@@ -511,70 +445,50 @@ def _spa_table(method: str) -> Optional[str]:
     return None
 
 
+@typed_reader
 def unpaged(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """A method that returns all its rows in one answer (`crm.status.list`)."""
-    if not readable(client, stream, options):
-        return
     rows = client.call(stream.method, dict(stream.params)).get("result") or []
-    typing = typing_for(client, stream)
     if rows:
-        yield _with_columns(typing.convert_all(list(rows)), typing)
+        yield list(rows)
 
 
+@typed_reader
 def pages(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """A short list paged by `start`/`next` (departments, SPA types): at most a few requests."""
-    if not readable(client, stream, options):
-        return
-    typing = typing_for(client, stream)
     start: Optional[int] = 0
     seen: set = set()
-    first = True
     ids = stream.id_field
     key = (lambda r: tuple(r.get(k) for k in ids)) if isinstance(ids, tuple) else (lambda r: r.get(ids))
-    try:
-        while start is not None:
-            envelope = client.call(stream.method, {**stream.params, "start": start})
-            rows = envelope.get("result") or []
-            if stream.items_key and isinstance(rows, dict):
-                rows = rows.get(stream.items_key) or []
-            fresh = [r for r in rows if key(r) not in seen]
-            if not fresh:  # an out-of-range start returns the first page again on legacy methods
-                break
-            seen.update(key(r) for r in fresh)
-            typing.convert_all(fresh)
-            yield _with_columns(fresh, typing) if first else fresh
-            first = False
-            start = to_int(envelope.get("next"))
-    except MethodNotFoundError:
-        _unavailable(stream)
-    except ApiError as exc:
-        if stream.quirk != "admin_only" or exc.code != "ACCESS_DENIED":
-            raise
-        logger.warning("Stream %s skipped: %s needs a webhook of a CRM administrator.", stream.name, stream.method)
+    while start is not None:
+        envelope = client.call(stream.method, {**stream.params, "start": start})
+        rows = envelope.get("result") or []
+        if stream.items_key and isinstance(rows, dict):
+            rows = rows.get(stream.items_key) or []
+        fresh = [r for r in rows if key(r) not in seen]
+        if not fresh:  # an out-of-range start returns the first page again on legacy methods
+            break
+        seen.update(key(r) for r in fresh)
+        yield fresh
+        start = to_int(envelope.get("next"))
 
 
+@typed_reader
 def limit_offset(client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
     """`imopenlines.config.list.get`: its own PARAMS.limit/offset paging, until a short page."""
-    if not readable(client, stream, options):
-        return
-    typing = typing_for(client, stream)
-    offset, first = 0, True
-    try:
-        while True:
-            params = {**stream.params, "PARAMS": {"order": {"ID": "ASC"}, "limit": PAGE, "offset": offset}}
-            rows = client.call(stream.method, params).get("result") or []
-            if rows:
-                typing.convert_all(rows)
-                yield _with_columns(rows, typing) if first else rows
-                first = False
-            if len(rows) < PAGE:
-                break
-            offset += PAGE
-    except MethodNotFoundError:
-        _unavailable(stream)
+    offset = 0
+    while True:
+        params = {**stream.params, "PARAMS": {"order": {"ID": "ASC"}, "limit": PAGE, "offset": offset}}
+        rows = client.call(stream.method, params).get("result") or []
+        if rows:
+            yield rows
+        if len(rows) < PAGE:
+            break
+        offset += PAGE
 
 
-def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Options) -> Iterator[Any]:
+@typed_reader
+def per_deal(client: Bitrix24Client, stream: Stream, options: Options, deals: Any) -> Iterator[Any]:
     """Transformer: child rows of the deals this run extracted (up to 2,500 per call).
 
     The table merges with delete-insert on `stream.merge_key` (the deal id): a deal's new rows
@@ -583,38 +497,33 @@ def per_deal(deals: Any, client: Bitrix24Client, stream: Stream, options: Option
     """
     deals = deals if isinstance(deals, list) else [deals]
     ids = [d["ID"] for d in deals if isinstance(d, dict) and d.get("ID")]
-    if not readable(client, stream, options):
-        return
     if not ids:
         return
-    typing = typing_for(client, stream)
     out: List[Dict[str, Any]] = []
     for deal_id, rows in child_rows(client, stream, options, ids):
         rows = [dict(r) for r in (rows or []) if isinstance(r, dict)]
         for row in rows:
             row[stream.merge_key] = deal_id  # some methods send it as text, some not at all
-        if stream.quirk in ROW_FIXES:
-            ROW_FIXES[stream.quirk](rows)
-        typing.convert_all(rows)
+        if stream.row_fix:
+            stream.row_fix(rows)
         if rows:  # delete-insert on the deal id replaces whatever the deal had before
             out.extend(rows)
         else:  # a deal with no child rows left: a tombstone clears the old ones
             out.append({stream.merge_key: deal_id, "ID": 0, TOMBSTONE: True})
             client.stats.add_tombstones(stream.table_name, 1)
-    yield _with_columns(out, typing)
+    yield out
 
 
 def child_rows(client: Bitrix24Client, stream: Stream, options: Options, ids: List[Any]) -> Iterator[Any]:
-    """(deal id, its rows) for every deal: product rows in bulk, 2,500 rows a request, where the
-    portal proves `crm.item.productrow.list` right (`products.py`); else one command per deal, 50
-    deals a request."""
-    if stream.quirk == "products" and options.deal_products_method == "auto":
-        found = bulk_product_rows(client, ids)
+    """(deal id, its rows) for every deal: many deals per command where the stream can and the portal
+    proves it right (`bulk_rows`: product rows, 2,500 a request, `products.py`); else one command per
+    deal, 50 deals a request."""
+    if stream.bulk_rows and options.deal_products_method == "auto":
+        found = stream.bulk_rows(client, ids)
         if found is not None:
             return ((deal_id, found.get(to_int(deal_id)) or []) for deal_id in ids)
-    make = PER_ID_COMMANDS[stream.method.split("?")[0]]
-    follow = make if stream.method.startswith("crm.timeline.comment.list") else None
-    return read_per_id(client, ids, make, method=stream.method, follow_next=follow,
+    make = stream.per_id_command
+    return read_per_id(client, ids, make, method=stream.method, follow_next=make if stream.follow_next else None,
                        exists=partial(existing_deals, client))
 
 
@@ -643,7 +552,7 @@ def comment_sweep(client: Bitrix24Client, stream: Stream, options: Options, isol
     ids = _sweep_ids(client, options, runs, turn % runs)
     logger.info("%s: turn %d of %d, comments of %d deals", stream.name, turn % runs + 1, runs, len(ids))
     for start in range(0, len(ids), 2500):
-        yield from per_deal([{"ID": i} for i in ids[start:start + 2500]], client, stream, options)
+        yield from per_deal(client, stream, options, [{"ID": i} for i in ids[start:start + 2500]])
     state["sweep_turn"] = turn + 1
 
 
@@ -653,7 +562,7 @@ def _sweep_ids(client: Bitrix24Client, options: Options, runs: int, turn: int) -
     stored = _stored_sweep_ids(deals, runs, turn)
     if stored is not None:
         return stored
-    query = list_query(deals, deal_filters(deals, options), select=[deals.id_field])
+    query = list_query(deals, deals.filters(options) if deals.filters else {}, select=[deals.id_field])
     ids = (to_int(row.get(deals.id_field)) for page in read_keyset(client, query) for row in page)
     return sorted(i for i in ids if i and i % runs == turn)
 

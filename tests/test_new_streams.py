@@ -156,9 +156,14 @@ def test_tasks_quotes_and_invoices_are_incremental(fresh_portal, make_pipeline):
     edit(fresh_portal, "task", task, TITLE="Edited task")
     edit(fresh_portal, "quote", quote, TITLE="Edited quote")
     edit(fresh_portal, "spa:31", invoice, title="Edited invoice")
+    since = len(fresh_portal.log)
     pipeline.run(source(fresh_portal, streams=streams))
     counts = {k: v for k, v in pipeline.last_trace.last_normalize_info.row_counts.items() if not k.startswith("_dlt")}
     assert counts == {"tasks": 1, "quotes": 1, "invoices": 1}
+    # the window reaches the portal (tasks spell the condition CHANGED_DATE): only changed tasks are read
+    task_filters = [c[2].get("filter") or {} for r in fresh_portal.log[since:] for c in r.commands
+                    if c[1] == "tasks.task.list"]
+    assert task_filters and all(">CHANGED_DATE" in f and "<CHANGED_DATE" in f for f in task_filters), task_filters
     assert query(pipeline, f"select title from tasks where id = {task}") == [("Edited task",)]
     assert query(pipeline, "select count(*) from tasks")[0][0] == len(fresh_portal.ground_truth("task"))
     # full table on request: every row again, replaced
