@@ -191,29 +191,14 @@ def bitrix24_source(
     bounds = (lower_bound, check_end_date(end_date, lower_bound))
     if not isinstance(labeled_views, bool):
         raise ConfigurationError(f"sources.bitrix24.labeled_views must be true or false; got {labeled_views!r}.")
-    options = Options(
-        deal_category_ids=tuple(check_category_ids(deal_category_ids)),
-        extract_deal_contacts=flags["extract_deal_contacts"],
-        detect_deletes=check_detect_deletes(detect_deletes),
-        scopes_at_run_time=spa_ids is not None,
-        requested=tuple(requested) if requested is not None else None,
-        deal_products_method=check_deal_products_method(deal_products_method),
-        backfill_slice_rows=None if backfill_slice_rows in (None, 0, "0") else int(
-            check_number("backfill_slice_rows", backfill_slice_rows, 0, 10**9, integer=True)),
-        max_run_seconds=None if max_run_minutes is None else 60 * check_number(
-            "max_run_minutes", max_run_minutes, 0, 10**6),
-        deal_comments_refresh_runs=check_refresh_runs(deal_comments_refresh_runs),
+    options = _checked_options(
+        deal_category_ids, flags["extract_deal_contacts"], detect_deletes, spa_ids is not None, requested,
+        deal_products_method, backfill_slice_rows, max_run_minutes, deal_comments_refresh_runs,
     )
-    client = make_client(
-        auth,
-        token_store=token_store,
-        requests_per_second=check_number("requests_per_second", requests_per_second, 0, 100),
-        request_burst=int(check_number("request_burst", request_burst, 0, 10_000, integer=True)),
-        operating_time_threshold=check_number("operating_time_threshold", operating_time_threshold, 0, 600),
-        max_retry_seconds=check_number("max_retry_seconds", max_retry_seconds, 0, 86_400),
-        request_timeout=check_number("request_timeout", request_timeout, 0, 3_600),
-        request_concurrency=int(check_number("request_concurrency", request_concurrency, 0, 50, integer=True)),
-    )
+    client = make_client(auth, token_store=token_store, **_checked_client_settings(
+        requests_per_second, request_burst, operating_time_threshold, max_retry_seconds, request_timeout,
+        request_concurrency,
+    ))
     isolation = Isolation(fail_fast=bool(fail_fast), failures=client.failures)
     chosen = choose_streams(client, flags, requested, spa_ids, options.deal_category_ids)
 
@@ -225,6 +210,42 @@ def bitrix24_source(
             client, stream, options, incremental, bounds, parent, bool(allow_external_schedulers), isolation
         )
     yield from resources.values()
+
+
+def _checked_options(
+    deal_category_ids: Any, extract_deal_contacts: bool, detect_deletes: Any, scopes_at_run_time: bool,
+    requested: Optional[List[str]], deal_products_method: Any, backfill_slice_rows: Any, max_run_minutes: Any,
+    deal_comments_refresh_runs: Any,
+) -> Options:
+    """The readers' options, each checked (a bad one raises before any request)."""
+    return Options(
+        deal_category_ids=tuple(check_category_ids(deal_category_ids)),
+        extract_deal_contacts=extract_deal_contacts,
+        detect_deletes=check_detect_deletes(detect_deletes),
+        scopes_at_run_time=scopes_at_run_time,
+        requested=tuple(requested) if requested is not None else None,
+        deal_products_method=check_deal_products_method(deal_products_method),
+        backfill_slice_rows=None if backfill_slice_rows in (None, 0, "0") else int(
+            check_number("backfill_slice_rows", backfill_slice_rows, 0, 10**9, integer=True)),
+        max_run_seconds=None if max_run_minutes is None else 60 * check_number(
+            "max_run_minutes", max_run_minutes, 0, 10**6),
+        deal_comments_refresh_runs=check_refresh_runs(deal_comments_refresh_runs),
+    )
+
+
+def _checked_client_settings(
+    requests_per_second: Any, request_burst: Any, operating_time_threshold: Any, max_retry_seconds: Any,
+    request_timeout: Any, request_concurrency: Any,
+) -> Dict[str, Any]:
+    """The client's limits and timeouts, each checked against its range."""
+    return dict(
+        requests_per_second=check_number("requests_per_second", requests_per_second, 0, 100),
+        request_burst=int(check_number("request_burst", request_burst, 0, 10_000, integer=True)),
+        operating_time_threshold=check_number("operating_time_threshold", operating_time_threshold, 0, 600),
+        max_retry_seconds=check_number("max_retry_seconds", max_retry_seconds, 0, 86_400),
+        request_timeout=check_number("request_timeout", request_timeout, 0, 3_600),
+        request_concurrency=int(check_number("request_concurrency", request_concurrency, 0, 50, integer=True)),
+    )
 
 
 def make_resource(

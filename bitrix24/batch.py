@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
-from .client import Bitrix24Client
+from .client import Bitrix24Client, CommandError
 from .errors import ApiError
 
 logger = logging.getLogger("bitrix24")
@@ -37,8 +37,6 @@ PAGE = 50  # Bitrix's fixed page size
 MAX_COMMANDS = 50  # commands per batch
 MAX_COMMAND_RETRIES = 3
 SUBSTITUTED = "zero-prefixed $result references resolve"  # client cache key: seen on this portal
-LIMIT_CODES = ("OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED")
-ACCESS_CODES = ("insufficient_scope", "ACCESS_DENIED")
 
 
 class Ref(str):
@@ -155,72 +153,114 @@ def read_keyset(
     bound, but a page of rows without it: unguarded reads then start with a single command.
     `below`: a downward walk starts under this id (a resumed backfill), not at the top.
     """
-    down = query.guard
-    guard_off = ("guard off", query.method)
-    guarded = down and not client.is_cached(guard_off)
-    full = max(1, min(max_batch, MAX_COMMANDS))
-    size = max(1, min(first_batch, full)) if guarded else (full if first_batch >= full else 1)
-    upper: Optional[int] = below  # downwards: rows below this id are still to read (None: from the top)
-    failures = 0
-    confirming = False  # a plain request checks an empty page that followed a full one
+    chain = _Chain.start(client, query, after=after, first_batch=first_batch, below=below, max_batch=max_batch)
     while True:
-        keys = [f"p{k}" for k in range(size)]
-        commands = _chain(query, keys, down, upper, after, guarded)
-        # A portal that fails (5xx, HTML) on every batch carrying the zero-prefixed bound gets the
-        # plain chain once instead; an answer for it means the guard is off for this method.
-        plain = _chain(query, keys, down, upper, after, False) if guarded and size > 1 else None
-        answer = client.batch(commands, fallback=plain)
+        keys, commands, plain = chain.commands()
+        rows, finished = chain.take(keys, client.batch(commands, fallback=plain))
+        if rows:
+            yield Answer(rows, last=finished)  # every page of one answer at once: up to 2,500 rows
+        if finished:
+            return
+
+
+@dataclass
+class _Chain:
+    """Where one keyset read stands: the bounds read so far, how many chained commands the next
+    request carries, whether it still takes the zero-prefixed guard, and its failures in a row."""
+
+    client: Bitrix24Client
+    query: ListQuery
+    down: bool  # downwards from the highest id (the guarded walk); upwards otherwise
+    guarded: bool  # commands after the first carry the zero-prefixed bound
+    full: int  # commands of a request once the read is under way
+    size: int  # commands of the next request
+    upper: Optional[int]  # downwards: rows below this id are still to read (None: from the top)
+    after: int  # rows above this id are still to read
+    failures: int = 0
+    confirming: bool = False  # a plain request checks an empty page that followed a full one
+
+    @classmethod
+    def start(cls, client: Bitrix24Client, query: ListQuery, *, after: int, first_batch: int, below: Optional[int],
+              max_batch: int) -> "_Chain":
+        down = query.guard
+        guarded = down and not client.is_cached(("guard off", query.method))
+        full = max(1, min(max_batch, MAX_COMMANDS))
+        size = max(1, min(first_batch, full)) if guarded else (full if first_batch >= full else 1)
+        return cls(client, query, down, guarded, full, size, upper=below, after=after)
+
+    def commands(self) -> Tuple[List[str], Dict[str, str], Optional[Dict[str, str]]]:
+        """The keys and chained commands of the next request, and the plain chain to fall back on:
+        a portal that fails (5xx, HTML) on every batch carrying the zero-prefixed bound gets the
+        plain chain once instead; an answer for it means the guard is off for this method."""
+        keys = [f"p{k}" for k in range(self.size)]
+        commands = _chain(self.query, keys, self.down, self.upper, self.after, self.guarded)
+        plain = _chain(self.query, keys, self.down, self.upper, self.after, False) if self.guarded and self.size > 1 else None
+        return keys, commands, plain
+
+    def take(self, keys: List[str], answer: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], bool]:
+        """The rows of one answer, up to its first short page (then the list is done), error or
+        page out of order (then the next request resumes from the last good id)."""
         if answer.get("fallback"):
-            _drop_guard(client, query, guard_off, "batches carrying it kept failing")
-            guarded = False
-        finished, progressed, check = False, False, False
+            self.drop_guard("batches carrying it kept failing")
+        finished, check = False, False
         chunk: List[Dict[str, Any]] = []
         for k, key in enumerate(keys):
             if key in answer["result_error"]:
-                error = answer["result_error"][key]
-                if guarded and k > 0 and not _limit_or_access(error):
-                    # The previous page was full, so the bound resolved: the portal refused it.
-                    _drop_guard(client, query, guard_off, error)
-                    guarded = False
-                    break
-                failures = _command_failed(client, query.method, error, failures)
+                self.failed(k, answer["result_error"][key])
                 break
-            rows = _page(query, answer, key)
+            rows = _page(self.query, answer, key)
+            if rows and not self.continues(rows):
+                self.failures = _out_of_order(self.query, key, self.upper if self.down else self.after, self.failures,
+                                              bool(chunk))
+                break
             if rows:
-                first, last = _as_int(rows[0].get(query.id_field)), _as_int(rows[-1].get(query.id_field))
-                follows = first is not None and last is not None and (
-                    (upper is None or first < upper) and last > after if down else first > after)
-                if not follows:
-                    # Not a continuation of the previous page: the chain broke. Resume from the last good id.
-                    failures = _out_of_order(query, key, upper if down else after, failures, progressed)
-                    break
+                self.advance(rows, k)
                 chunk.extend(rows)
-                progressed = True
-                if down:
-                    upper = last
-                else:
-                    after = last
-                if guarded and k > 0:
-                    client.remember(SUBSTITUTED, True)  # a zero-prefixed bound resolved: trust empty pages
-                if confirming:
-                    # The empty page was wrong: this portal does not substitute the bound.
-                    _drop_guard(client, query, guard_off, "an empty page after a full one")
-                    guarded = False
             if len(rows) < PAGE:
-                # An empty guarded page right after a full one is the end of the list - unless
-                # the portal left the reference unresolved. Until a guarded page of this run has
-                # come back with rows, one plain command tells.
-                check = guarded and k > 0 and not rows and not confirming and not client.is_cached(SUBSTITUTED)
+                check = self.unconfirmed_end(k, rows)
                 finished = not check
                 break
-        confirming = False
         if chunk:
-            yield Answer(chunk, last=finished)  # every page of one answer at once: up to 2,500 rows
-        if finished:
-            return
-        if progressed:
-            failures = 0
-        confirming, size = (True, 1) if check else (False, full)
+            self.failures = 0
+        self.confirming, self.size = (True, 1) if check else (False, self.full)
+        return chunk, finished
+
+    def failed(self, k: int, error: CommandError) -> None:
+        if self.guarded and k > 0 and not (error.is_limit or error.is_access):
+            # The previous page was full, so the bound resolved: the portal refused it.
+            self.drop_guard(error)
+        else:
+            self.failures = _command_failed(self.client, error, self.failures)
+
+    def continues(self, rows: List[Dict[str, Any]]) -> bool:
+        """Whether a page continues the previous one (else the chain broke)."""
+        first, last = _as_int(rows[0].get(self.query.id_field)), _as_int(rows[-1].get(self.query.id_field))
+        if first is None or last is None:
+            return False
+        return (self.upper is None or first < self.upper) and last > self.after if self.down else first > self.after
+
+    def advance(self, rows: List[Dict[str, Any]], k: int) -> None:
+        last = _as_int(rows[-1].get(self.query.id_field))
+        if self.down:
+            self.upper = last
+        else:
+            self.after = last  # type: ignore[assignment]
+        if self.guarded and k > 0:
+            self.client.remember(SUBSTITUTED, True)  # a zero-prefixed bound resolved: trust empty pages
+        if self.confirming:
+            # The empty page was wrong: this portal does not substitute the bound.
+            self.drop_guard("an empty page after a full one")
+
+    def unconfirmed_end(self, k: int, rows: List[Dict[str, Any]]) -> bool:
+        """The zero-prefix guard protocol. An empty guarded page right after a full one is the end of
+        the list - unless the portal left the reference unresolved (then the bound read as 0 and the
+        filter matched nothing). Until a guarded page of this run has come back with rows, one plain
+        command tells: True = send it before believing the end."""
+        return self.guarded and k > 0 and not rows and not self.confirming and not self.client.is_cached(SUBSTITUTED)
+
+    def drop_guard(self, why: Any) -> None:
+        _drop_guard(self.client, self.query, ("guard off", self.query.method), why)
+        self.guarded = False
 
 
 def _chain(query: ListQuery, keys: List[str], down: bool, upper: Optional[int], after: Any,
@@ -264,35 +304,17 @@ def _drop_guard(client: Bitrix24Client, query: ListQuery, key: Any, why: Any) ->
                 query.method, why)
 
 
-def _limit_or_access(error: Any) -> bool:
-    error = error if isinstance(error, dict) else {"error": "", "error_description": str(error)}
-    code = str(error.get("error") or "")
-    return code in LIMIT_CODES + ACCESS_CODES or "Access denied" in str(error.get("error_description") or "")
-
-
-def _command_failed(client: Bitrix24Client, method: str, error: Any, failures: int, coded_fatal: bool = False) -> int:
+def _command_failed(client: Bitrix24Client, error: CommandError, failures: int, coded_fatal: bool = False) -> int:
     """Decide about a command that failed inside a batch: pause on a limit, raise, or count one more
     retry. `coded_fatal`: any error with a code raises at once (a D7 controller's access check or
     refused filter will not pass on a retry); else only access errors do."""
-    error = error if isinstance(error, dict) else {"error": "", "error_description": str(error)}
-    code = str(error.get("error") or "")
-    description = str(error.get("error_description") or "")
-    if code in LIMIT_CODES:
-        client.pause_method(method)
+    if error.is_limit:
+        client.pause_method(error.method)
         return failures
-    if code in ACCESS_CODES or "Access denied" in description or (coded_fatal and code):
-        client.raise_command_error(method, error)
-    failures += 1
-    if failures > MAX_COMMAND_RETRIES:
-        client.raise_command_error(method, error)
-    logger.info("%s failed inside a batch (%s %s); retrying", method, code, description)
-    return failures
-
-
-def _maybe_gone(error: Any) -> bool:
-    text = str(error.get("error_description") if isinstance(error, dict) else error).lower()
-    code = str(error.get("error") if isinstance(error, dict) else "")
-    return code == "NOT_FOUND" or text.startswith("not found") or text.startswith("access denied")
+    if error.is_access or (coded_fatal and error.code) or failures >= MAX_COMMAND_RETRIES:
+        raise error.exception()
+    logger.info("%s failed inside a batch (%s %s); retrying", error.method, error.code, error.description)
+    return failures + 1
 
 
 def read_per_id(
@@ -300,64 +322,79 @@ def read_per_id(
     ids: Iterable[Any],
     make_command: Callable[[Any], str],
     *,
-    method: str,
     follow_next: Optional[Callable[[Any, int], str]] = None,
     exists: Optional[Callable[[List[Any]], set]] = None,
 ) -> Iterator[Tuple[Any, Any]]:
     """Yield (id, result) for each id, running 50 commands per request; result is None for an id
-    that no longer exists (checked with `exists(ids) -> ids still there`).
+    that no longer exists (checked with `exists(ids) -> ids still there`, at most 50 at a time).
 
     The requests are independent, so up to `client.request_concurrency` of them are in flight at
-    once (`Bitrix24Client.batches`: each still passes the shared throttle); answers are handled,
-    and ids yielded, in order.
+    once (`Bitrix24Client.run_commands`: each still passes the shared throttle).
 
     With `follow_next`, a command whose answer says there is more (`next`) is continued with
     `follow_next(id, next)` in a later request, and the pages are concatenated.
     """
-    todo: List[Tuple[Any, Optional[int]]] = [(i, None) for i in ids]
-    partial: Dict[Any, List[Any]] = {}
-    failures: Dict[Any, int] = {}
-    while todo:
-        take = min(len(todo), MAX_COMMANDS * client.request_concurrency)
-        wave = [todo[at:at + MAX_COMMANDS] for at in range(0, take, MAX_COMMANDS)]
-        todo = todo[take:]
-        requests = [
-            {f"c{n}": make_command(i) if start is None else follow_next(i, start)  # type: ignore[misc]
-             for n, (i, start) in enumerate(chunk)}
-            for chunk in wave
-        ]
+    state = _PerId(make_command, follow_next, [(i, None) for i in ids])
+    while state.todo:
+        wave, commands = state.commands(MAX_COMMANDS * client.request_concurrency)
+        done, suspects = state.take(client, wave, client.run_commands(commands))
+        yield from done
+        yield from _gone(suspects, exists, state.partial)
+
+
+@dataclass
+class _PerId:
+    """Where `read_per_id` stands: the ids still to ask (with the page to continue from), the
+    pages read so far of ids that page by `next`, and each id's failures."""
+
+    make_command: Callable[[Any], str]
+    follow_next: Optional[Callable[[Any, int], str]]
+    todo: List[Tuple[Any, Optional[int]]]
+    partial: Dict[Any, List[Any]] = field(default_factory=dict)
+    failures: Dict[Any, int] = field(default_factory=dict)
+
+    def commands(self, size: int) -> Tuple[List[Tuple[Any, Optional[int]]], Dict[str, str]]:
+        wave, self.todo = self.todo[:size], self.todo[size:]
+        return wave, {f"c{n}": self.make_command(i) if start is None else self.follow_next(i, start)  # type: ignore[misc]
+                      for n, (i, start) in enumerate(wave)}
+
+    def take(self, client: Bitrix24Client, wave: List[Tuple[Any, Optional[int]]],
+             answer: Dict[str, Any]) -> Tuple[List[Tuple[Any, Any]], Dict[Any, CommandError]]:
+        """(id, result) of every finished id of the answer, and the ids whose command said "not
+        found" or "access denied"; failed and continued commands go back in front of the queue."""
+        done: List[Tuple[Any, Any]] = []
+        suspects: Dict[Any, CommandError] = {}
         retry: List[Tuple[Any, Optional[int]]] = []
-        for chunk, answer in zip(wave, client.batches(requests)):
-            suspects: Dict[Any, Any] = {}
-            for n, (i, start) in enumerate(chunk):
-                key = f"c{n}"
-                if key in answer["result_error"]:
-                    error = answer["result_error"][key]
-                    if _maybe_gone(error):
-                        suspects[i] = error
-                        continue
-                    failures[i] = _command_failed(client, method, error, failures.get(i, 0))
-                    retry.append((i, start))
-                    continue
-                result = answer["result"].get(key)
-                nxt = _as_int(answer["result_next"].get(key))
-                if follow_next is not None and nxt:
-                    partial.setdefault(i, []).extend(result or [])
-                    retry.append((i, nxt))
-                    continue
-                if i in partial:
-                    result = partial.pop(i) + list(result or [])
-                yield i, result
-            if suspects:
-                # "Not found" / "Access denied" for a parent listed moments ago: deleted since, or no
-                # right to read it? Ask once; only the ones that are really gone are skipped.
-                alive = exists(list(suspects)) if exists else set(suspects)
-                for i, error in suspects.items():
-                    if i in alive:
-                        client.raise_command_error(method, error)
-                    partial.pop(i, None)
-                    yield i, None
-        todo = retry + todo
+        for n, (i, start) in enumerate(wave):
+            error = answer["result_error"].get(f"c{n}")
+            if error is not None and error.maybe_gone:
+                suspects[i] = error
+            elif error is not None:
+                self.failures[i] = _command_failed(client, error, self.failures.get(i, 0))
+                retry.append((i, start))
+            elif self.follow_next is not None and _as_int(answer["result_next"].get(f"c{n}")):
+                self.partial.setdefault(i, []).extend(answer["result"].get(f"c{n}") or [])
+                retry.append((i, _as_int(answer["result_next"][f"c{n}"])))
+            else:
+                result = answer["result"].get(f"c{n}")
+                done.append((i, self.partial.pop(i) + list(result or []) if i in self.partial else result))
+        self.todo = retry + self.todo
+        return done, suspects
+
+
+def _gone(suspects: Dict[Any, CommandError], exists: Optional[Callable[[List[Any]], set]],
+          partial: Dict[Any, List[Any]]) -> Iterator[Tuple[Any, Any]]:
+    """"Not found" / "Access denied" for a parent listed moments ago: deleted since, or no right to
+    read it? Ask (50 ids at a time); only the ones that are really gone are skipped (None)."""
+    ids = list(suspects)
+    for at in range(0, len(ids), MAX_COMMANDS):
+        part = ids[at:at + MAX_COMMANDS]
+        alive = exists(part) if exists else set(part)
+        for i in part:
+            if i in alive:
+                raise suspects[i].exception()
+            partial.pop(i, None)
+            yield i, None
 
 
 @dataclass
@@ -435,8 +472,7 @@ def _lane_pages(client: Bitrix24Client, lane: _Lane, keys: List[str], answer: Di
     out: List[Dict[str, Any]] = []
     for key in keys:
         if key in answer["result_error"]:
-            lane.failures = _command_failed(client, lane.query.method, answer["result_error"][key], lane.failures,
-                                            coded_fatal=True)
+            lane.failures = _command_failed(client, answer["result_error"][key], lane.failures, coded_fatal=True)
             break
         rows = _page(lane.query, answer, key)
         first = _as_int(rows[0].get(lane.query.id_field)) if rows else None

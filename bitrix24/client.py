@@ -41,6 +41,7 @@ import time
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import pendulum
@@ -93,6 +94,9 @@ LIMIT_GIVE_UP = 1800.0  # s: a method refused for this long (three of Bitrix's 1
 PROBE_WAITS = (5.0, 10.0, 20.0, 40.0, 60.0)  # 429 with no known reset time: probe, growing per method
 FALLBACK_AFTER = 2  # consecutive 5xx/garbage failures after which a batch's fallback is sent (once)
 RETRY_CODES = {"QUERY_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER", "ERROR_CORE"}
+LIMIT_CODES = ("OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED")
+ACCESS_CODES = ("insufficient_scope", "ACCESS_DENIED")
+BATCH_PARTS = ("result", "result_error", "result_total", "result_next", "result_time")
 
 
 class _TokenRejected(Exception):
@@ -101,6 +105,40 @@ class _TokenRejected(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+@dataclass(frozen=True)
+class CommandError:
+    """One command that failed inside a batch, classified once by the rules that classify an HTTP
+    answer (`Bitrix24Client.error_for`); `client.batch()` puts these in `result_error`."""
+
+    method: str
+    code: str
+    description: str
+    classify: Callable[[], Exception]  # what the same error would raise as an HTTP answer (asked when raised)
+
+    @property
+    def is_limit(self) -> bool:
+        """The method is over its operating time (or the portal's rate): pause it and repeat."""
+        return self.code in LIMIT_CODES
+
+    @property
+    def is_access(self) -> bool:
+        """No right or scope: a retry will not pass."""
+        return self.code in ACCESS_CODES or "Access denied" in self.description
+
+    @property
+    def maybe_gone(self) -> bool:
+        """"Not found" / "Access denied" for one record: deleted meanwhile, or hidden from the webhook."""
+        text = self.description.lower()
+        return self.code == "NOT_FOUND" or text.startswith("not found") or text.startswith("access denied")
+
+    def exception(self) -> Exception:
+        """The error to raise (never a retry): a transient one says it kept failing."""
+        error = self.classify()
+        if isinstance(error, _Transient):
+            return ApiError(f"Bitrix24 {self.method} kept failing inside a batch: {error.why}", method=self.method)
+        return error
 
 
 class _Transient(Exception):
@@ -384,15 +422,28 @@ class Bitrix24Client:
             for future in flying:
                 future.cancel()
 
+    def run_commands(self, commands: Mapping[str, str]) -> Dict[str, Any]:
+        """Any number of independent commands, 50 to a request (`batches`: up to `request_concurrency`
+        in flight); one answer, the five maps of every request merged."""
+        keys = list(commands)
+        maps = [{k: commands[k] for k in keys[at:at + 50]} for at in range(0, len(keys), 50)]
+        merged: Dict[str, Any] = {part: {} for part in BATCH_PARTS}
+        for answer in self.batches(maps):
+            for part in BATCH_PARTS:
+                merged[part].update(answer[part])
+        return merged
+
     def _batch_parts(self, envelope: Dict[str, Any], commands: Mapping[str, str]) -> Dict[str, Any]:
         """The five maps of a batch answer; notes each command's timing and which methods succeeded."""
         body = envelope.get("result") or {}
         out = {}
-        for part in ("result", "result_error", "result_total", "result_next", "result_time"):
+        for part in BATCH_PARTS:
             value = body.get(part) if isinstance(body, dict) else None
             if isinstance(value, list):  # PHP serialises an empty map, or keys 0..n-1, as a list
                 value = {str(i): v for i, v in enumerate(value)}
             out[part] = value or {}
+        out["result_error"] = {key: self.command_error(_method_of(commands.get(key, "")) or "batch", error)
+                               for key, error in out["result_error"].items()}
         for key, timing in out["result_time"].items():
             cmd = commands.get(key)
             if cmd is not None and isinstance(timing, dict):
@@ -547,40 +598,44 @@ class Bitrix24Client:
         )
 
     def _raise_error(self, method: str, status: int, body: Dict[str, Any], methods: Iterable[str] = ()) -> None:
+        raise self.error_for(method, status, body, methods)
+
+    def error_for(self, method: str, status: int, body: Mapping[str, Any], methods: Iterable[str] = ()) -> Exception:
+        """What an error answer means: the exception for it (a `_Transient` one is retried)."""
         code = str(body.get("error") or "")
         description = REDACTOR.scrub(str(body.get("error_description") or ""))
         if code == "ACCESS_DENIED" and ("subscription" in description.lower() or "commercial" in description.lower()):
             code = "ACCESS_DENIED_SUBSCRIPTION"
         if code in AUTH_ERRORS:  # decided on the code first: OVERLOAD_LIMIT may come as a 503
-            raise AuthError(
+            return AuthError(
                 f"Bitrix24 portal {self.webhook.host} rejected the {self.webhook.kind}: {AUTH_ERRORS[code]}"
                 f" ({code}: {description}).{AUTH_FIX if self.webhook.kind == 'webhook' else APP_AUTH_FIX}"
             )
         if code == "QUERY_LIMIT_EXCEEDED" or status == 503:
             # The portal's bucket is full: the throttle now spaces requests at 1/rate; add a
             # slowly growing pause on top (see _request).
-            raise _Transient(f"{code or 'HTTP 503'} (portal request-rate limit)", penalize=True, wait=-1.0)
+            return _Transient(f"{code or 'HTTP 503'} (portal request-rate limit)", penalize=True, wait=-1.0)
         if code == "OPERATION_TIME_LIMIT" or status == 429:
             # A batch answers 429 for the method its commands use: wait for that method's reset.
             names = sorted(set(methods) or {_method_of(method)})
             wait = max(self._operating_wait(m, blocked=True) for m in names)
-            raise _Transient(f"{code or 'HTTP 429'} on {method}", wait=wait, pause=names)
+            return _Transient(f"{code or 'HTTP 429'} on {method}", wait=wait, pause=names)
         if code in RETRY_CODES or status >= 500:
-            raise _Transient(f"{code or 'error'} (HTTP {status})")
+            return _Transient(f"{code or 'error'} (HTTP {status})")
         if code == "insufficient_scope":
-            raise ScopeError(
+            return ScopeError(
                 f"The {self.webhook.kind} may not call {method}: it lacks the scope this method needs. Edit the"
                 f" {'inbound webhook' if self.webhook.kind == 'webhook' else 'application'} in Bitrix24 and tick"
                 " the scope, or leave the stream out.",
                 method=method,
             )
         if code == "ERROR_METHOD_NOT_FOUND":
-            raise MethodNotFoundError(
+            return MethodNotFoundError(
                 f"Portal {self.webhook.host} does not know the method {method} (it may be switched off"
                 " on this portal, or the webhook URL is missing its user id segment).",
                 method=method,
             )
-        raise ApiError(
+        return ApiError(
             f"Bitrix24 {method} failed: {code + ': ' if code else ''}{description} (HTTP {status})",
             code=code,
             description=description,
@@ -699,14 +754,12 @@ class Bitrix24Client:
             return [str(s) for s in (self.call("scope").get("result") or [])]
         answer = self._fields_batch(fields, {"scope": "scope"})
         if "scope" in answer["result_error"]:
-            self.raise_command_error("scope", answer["result_error"]["scope"])
+            raise answer["result_error"]["scope"].exception()
         return [str(s) for s in (answer["result"].get("scope") or [])]
 
     def prefetch_fields(self) -> bool:
         """Every `.fields` method of the run not known yet, 50 to a request."""
-        wanted = self._fields_wanted()
-        for start in range(0, len(wanted), 50):
-            self._fields_batch(wanted[start:start + 50])
+        self._fields_batch(self._fields_wanted())
         return True
 
     def _fields_wanted(self) -> List[str]:
@@ -716,7 +769,7 @@ class Bitrix24Client:
         """`.fields` methods (and `extra` commands) in one batch; each answer is remembered, a failure
         is left to the stream that needs that method (asked on its own, it raises the precise error)."""
         keys = {f"f{n}": method for n, method in enumerate(methods)}
-        answer = self.batch({**(extra or {}), **keys})
+        answer = self.run_commands({**(extra or {}), **keys})
         for key, method in keys.items():
             if key in answer["result"]:
                 self.remember(("fields", method), descriptor_map(answer["result"][key]))
@@ -746,14 +799,11 @@ class Bitrix24Client:
                 " busy; the next run resumes from the saved incremental state."
             )
 
-    def raise_command_error(self, method: str, error: Mapping[str, Any]) -> None:
-        """Raise the error a failed batch command deserves (never a retry)."""
-        try:
-            self._raise_error(method, 400, dict(error))
-        except _Transient as fault:
-            raise ApiError(
-                f"Bitrix24 {method} kept failing inside a batch: {fault.why}", method=method
-            ) from None
+    def command_error(self, method: str, error: Any) -> CommandError:
+        """A failed batch command's `result_error` entry, classified."""
+        body = dict(error) if isinstance(error, Mapping) else {"error": "", "error_description": str(error)}
+        return CommandError(method, str(body.get("error") or ""), str(body.get("error_description") or ""),
+                            partial(self.error_for, method, 400, body))
 
     def portal_now(self) -> pendulum.DateTime:
         """The portal's clock now (from the last answer), in the portal's UTC offset."""

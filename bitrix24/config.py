@@ -61,6 +61,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _path_hint(path: str) -> str:
+    """What is probably wrong with a webhook URL's path (never echoing it: it holds the code)."""
+    if re.search(r"\s|%20", path):
+        return " It contains a space: copy the URL again exactly as Bitrix24 shows it."
+    if re.search(r"/rest/[^/]+/[^/]+/[a-z]+\.[a-z.]+", path):
+        return " It looks like a method name was left at the end: remove it."
+    if re.match(r"^/rest/\d+/?$", path):  # /rest/1/: a user id and nothing after it
+        return " The webhook code after the user id is missing: copy the whole URL Bitrix24 shows."
+    if re.match(r"^/rest/[A-Za-z0-9_]+/?$", path):
+        return " The user id segment is missing."
+    return ""
+
+
 def parse_webhook_url(url: Any) -> Webhook:
     """Parse and check an inbound webhook URL (`https://PORTAL/rest/USER_ID/CODE/`)."""
     if not isinstance(url, str) or not url.strip():
@@ -89,18 +102,9 @@ def parse_webhook_url(url: Any) -> Webhook:
         )
     match = _PATH_RE.match(parts.path)
     if not match:
-        hint = ""
-        if re.search(r"\s|%20", parts.path):
-            hint = " It contains a space: copy the URL again exactly as Bitrix24 shows it."
-        elif re.search(r"/rest/[^/]+/[^/]+/[a-z]+\.[a-z.]+", parts.path):
-            hint = " It looks like a method name was left at the end: remove it."
-        elif re.match(r"^/rest/\d+/?$", parts.path):  # /rest/1/: a user id and nothing after it
-            hint = " The webhook code after the user id is missing: copy the whole URL Bitrix24 shows."
-        elif re.match(r"^/rest/[A-Za-z0-9_]+/?$", parts.path):
-            hint = " The user id segment is missing."
         raise ConfigurationError(
             f"{KEY}.webhook_url for host {host} does not have the path /rest/<user id>/<webhook code>/"
-            f" (expected {WEBHOOK_FORM}).{hint}"
+            f" (expected {WEBHOOK_FORM}).{_path_hint(parts.path)}"
         )
     user_id, code = int(match.group(1)), match.group(2)
     netloc = parts.netloc.rsplit("@", 1)[-1]

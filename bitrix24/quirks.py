@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .batch import PAGE, command
-from .client import Bitrix24Client
+from .client import Bitrix24Client, CommandError
 from .errors import ApiError
 from .fields import to_int
 from .products import bulk_product_rows
@@ -46,27 +46,25 @@ def deal_contact_ids(client: Bitrix24Client, options: "Options", rows: List[Dict
                                            "filter": {"@id": ids[start:start + PAGE]}, "start": -1})
         for n, start in enumerate(range(0, len(ids), PAGE))
     }
-    for part in range(0, len(commands), 50):
-        keys = list(commands)[part:part + 50]
-        answer = client.batch({k: commands[k] for k in keys})
-        for key in keys:
-            if key in answer["result_error"]:
-                _contact_ids_failed(client, answer["result_error"][key])
-            result = answer["result"].get(key) or {}
-            for item in (result.get("items") or []) if isinstance(result, dict) else []:
-                deal = by_id.get(to_int(item.get("id")))
-                if deal is not None:
-                    deal["CONTACT_IDS"] = [to_int(c) for c in item.get("contactIds") or []] or None
+    answer = client.run_commands(commands)
+    for key in commands:
+        if key in answer["result_error"]:
+            _contact_ids_failed(answer["result_error"][key])
+        result = answer["result"].get(key) or {}
+        for item in (result.get("items") or []) if isinstance(result, dict) else []:
+            deal = by_id.get(to_int(item.get("id")))
+            if deal is not None:
+                deal["CONTACT_IDS"] = [to_int(c) for c in item.get("contactIds") or []] or None
 
 
-def _contact_ids_failed(client: Bitrix24Client, error: Any) -> None:
-    try:
-        client.raise_command_error("crm.item.list", error)
-    except ApiError as exc:
-        raise ApiError(
-            f"{exc} - it reads the deals' CONTACT_IDS; set sources.bitrix24.extract_deal_contacts = false"
-            " to load deals without them.", code=exc.code, description=exc.description, method=exc.method,
-        ) from None
+def _contact_ids_failed(error: CommandError) -> None:
+    exc = error.exception()
+    if not isinstance(exc, ApiError):
+        raise exc
+    raise ApiError(
+        f"{exc} - it reads the deals' CONTACT_IDS; set sources.bitrix24.extract_deal_contacts = false"
+        " to load deals without them.", code=exc.code, description=exc.description, method=exc.method,
+    )
 
 
 def existing_deals(client: Bitrix24Client, ids: List[Any]) -> set:

@@ -523,7 +523,7 @@ def child_rows(client: Bitrix24Client, stream: Stream, options: Options, ids: Li
         if found is not None:
             return ((deal_id, found.get(to_int(deal_id)) or []) for deal_id in ids)
     make = stream.per_id_command
-    return read_per_id(client, ids, make, method=stream.method, follow_next=make if stream.follow_next else None,
+    return read_per_id(client, ids, make, follow_next=make if stream.follow_next else None,
                        exists=partial(existing_deals, client))
 
 
