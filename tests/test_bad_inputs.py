@@ -17,6 +17,10 @@ from typing import Dict, NamedTuple, Tuple
 
 import pytest
 
+# one module fixture does the costly work: under xdist (`--dist loadgroup`) the module stays on one
+# worker, so it runs once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_bad_inputs")
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = str(ROOT / "bitrix24_pipeline.py")
 # Nothing listens on port 9: a case that wrongly got as far as a request fails at once, not after a timeout.

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# one module fixture does the costly work: under xdist (`--dist loadgroup`) the module stays on one
+# worker, so it runs once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_demo")
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 LOOKING = README[README.index("### Looking at the data"):README.index("## Types")]
