@@ -49,7 +49,6 @@ from bitrix24.auth import NotConfigured
 from bitrix24.backfill import data_rows, progress_line, report_totals, row_counts
 from bitrix24.client import latest_client
 from bitrix24.portals import Portal, load_portals, portal_message, portal_source
-from bitrix24.settings import STREAMS_BY_NAME
 
 DATASET = "bitrix24_data"
 SLICE_ROWS = 10_000  # 4 answers of 2,500 rows per stream and slice (README, "A first sync in slices")
@@ -506,11 +505,7 @@ def source_kwargs(args: argparse.Namespace, webhook_url: Optional[str]) -> Dict[
         kwargs.update(extract_deal_contacts=True, enable_deal_comments=True, enable_deal_products=True,
                       detect_deletes="delete")
     if stream_names(args):
-        kwargs["streams"] = stream_names(args)
-        for name in kwargs["streams"]:  # naming a sub-resource stream switches it on
-            option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None
-            if option:
-                kwargs[option] = True
+        kwargs["streams"] = stream_names(args)  # naming a sub-resource stream switches it on (the source's rule)
     return kwargs
 
 

@@ -56,8 +56,8 @@ from .errors import (
 )
 from .isolation import Isolation, StateGuard, run_child, run_stream
 from .oauth import Bitrix24OAuthCredentials
-from .plan import SPA_NAME, _as_list, choose_streams, incremental_names, known_names
-from .settings import DELETED, DELETED_AT, STREAMS, Stream
+from .plan import SPA_NAME, _as_list, choose_streams, incremental_names, known_names, switched_on
+from .settings import STREAMS, Stream
 from .streams import READERS, Options
 from .tokens import FileTokenStore, TokenStore
 from .views import create_labeled_views, drop_labeled_views
@@ -131,7 +131,8 @@ def bitrix24_source(
             access_token, oauth_server, token_store_path). Exactly one of the two must be configured.
         token_store: OAuth only - where rotated token pairs are kept (anything with load()/save(), see
             `tokens.TokenStore`); default a 0600 JSON file beside the pipelines' working folders.
-        streams: names of the streams to load; None loads every stream the flags enable.
+        streams: names of the streams to load; None loads every stream the flags enable. Naming a
+            deal sub-resource (deal_products, deal_comments) switches its flag on.
         extract_deal_contacts: add CONTACT_IDS (all of a deal's contacts) to each deal.
         enable_deal_comments / enable_deal_products: the deal_comments / deal_products streams.
         deal_products_method: "auto" reads product rows with `crm.item.productrow.list`, 200 deals
@@ -179,51 +180,42 @@ def bitrix24_source(
             source itself only checks it. In your own code call that function after `pipeline.run`.
     """
     auth = resolve_auth(webhook_url, credentials)
-    flags = {
-        "extract_deal_contacts": bool(extract_deal_contacts),
-        "enable_deal_comments": bool(enable_deal_comments),
-        "enable_deal_products": bool(enable_deal_products),
-    }
-    spa_ids = check_spa_ids(spa_entity_type_ids)
-    requested = check_streams(streams, known_names(spa_ids) + [n for n in _as_list(streams) if SPA_NAME.match(n)])
-    kinds = check_sync_types(sync_types, incremental_names(spa_ids), known_names(spa_ids))
-    lower_bound = check_start_date(start_date)
-    bounds = (lower_bound, check_end_date(end_date, lower_bound))
     if not isinstance(labeled_views, bool):
         raise ConfigurationError(f"sources.bitrix24.labeled_views must be true or false; got {labeled_views!r}.")
-    options = _checked_options(
-        deal_category_ids, flags["extract_deal_contacts"], detect_deletes, spa_ids is not None, requested,
-        deal_products_method, backfill_slice_rows, max_run_minutes, deal_comments_refresh_runs,
+    spa_ids = check_spa_ids(spa_entity_type_ids)
+    requested = check_streams(streams, known_names(spa_ids) + [n for n in _as_list(streams) if SPA_NAME.match(n)])
+    lower_bound = check_start_date(start_date)
+    flags = switched_on({"extract_deal_contacts": extract_deal_contacts, "enable_deal_comments": enable_deal_comments,
+                         "enable_deal_products": enable_deal_products}, requested)
+    options = Options(
+        **flags,
+        deal_category_ids=tuple(check_category_ids(deal_category_ids)),
+        detect_deletes=check_detect_deletes(detect_deletes),
+        scopes_at_run_time=spa_ids is not None,
+        requested=tuple(requested) if requested is not None else None,
+        spa_ids=tuple(spa_ids) if spa_ids is not None else None,
+        sync_types=check_sync_types(sync_types, incremental_names(spa_ids), known_names(spa_ids)),
+        bounds=(lower_bound, check_end_date(end_date, lower_bound)),
+        allow_external_schedulers=bool(allow_external_schedulers),
+        **_checked_reading(deal_products_method, backfill_slice_rows, max_run_minutes, deal_comments_refresh_runs),
     )
     client = make_client(auth, token_store=token_store, **_checked_client_settings(
         requests_per_second, request_burst, operating_time_threshold, max_retry_seconds, request_timeout,
         request_concurrency,
     ))
     isolation = Isolation(fail_fast=bool(fail_fast), failures=client.failures)
-    chosen = choose_streams(client, flags, requested, spa_ids, options.deal_category_ids)
-
     resources: Dict[str, DltResource] = {}
-    for stream in chosen:
-        incremental = stream.incremental_capable and kinds.get(stream.name, "incremental") == "incremental"
+    for stream in choose_streams(client, options):
         parent = resources.get(stream.parent) if stream.parent else None
-        resources[stream.name] = make_resource(
-            client, stream, options, incremental, bounds, parent, bool(allow_external_schedulers), isolation
-        )
+        resources[stream.name] = make_resource(client, stream, options, parent, isolation)
     yield from resources.values()
 
 
-def _checked_options(
-    deal_category_ids: Any, extract_deal_contacts: bool, detect_deletes: Any, scopes_at_run_time: bool,
-    requested: Optional[List[str]], deal_products_method: Any, backfill_slice_rows: Any, max_run_minutes: Any,
-    deal_comments_refresh_runs: Any,
-) -> Options:
-    """The readers' options, each checked (a bad one raises before any request)."""
-    return Options(
-        deal_category_ids=tuple(check_category_ids(deal_category_ids)),
-        extract_deal_contacts=extract_deal_contacts,
-        detect_deletes=check_detect_deletes(detect_deletes),
-        scopes_at_run_time=scopes_at_run_time,
-        requested=tuple(requested) if requested is not None else None,
+def _checked_reading(
+    deal_products_method: Any, backfill_slice_rows: Any, max_run_minutes: Any, deal_comments_refresh_runs: Any,
+) -> Dict[str, Any]:
+    """How the readers read: the product-row method, the backfill's slice and time box, the sweep."""
+    return dict(
         deal_products_method=check_deal_products_method(deal_products_method),
         backfill_slice_rows=None if backfill_slice_rows in (None, 0, "0") else int(
             check_number("backfill_slice_rows", backfill_slice_rows, 0, 10**9, integer=True)),
@@ -231,7 +223,6 @@ def _checked_options(
             "max_run_minutes", max_run_minutes, 0, 10**6),
         deal_comments_refresh_runs=check_refresh_runs(deal_comments_refresh_runs),
     )
-
 
 def _checked_client_settings(
     requests_per_second: Any, request_burst: Any, operating_time_threshold: Any, max_retry_seconds: Any,
@@ -252,34 +243,23 @@ def make_resource(
     client: Bitrix24Client,
     stream: Stream,
     options: Options,
-    incremental: bool,
-    bounds: Any,
     parent: Optional[DltResource] = None,
-    external_schedulers: bool = False,
     isolation: Optional[Isolation] = None,
 ) -> DltResource:
     """One resource (or transformer, for a sub-resource) from one row of the stream table, run in
-    isolation (`isolation.py`): a stream that fails is stopped alone and keeps its cursor.
-    `bounds` = (start_date, end_date): the date cursors' initial and end value (either may be None)."""
+    isolation (`isolation.py`): a stream that fails is stopped alone and keeps its cursor."""
     isolation = isolation or Isolation()
-    kwargs: Dict[str, Any] = {"cursor": cursor_of(stream, bounds, external_schedulers)} if incremental else {}
-    columns = dict(stream.columns)
-    if incremental and options.detect_deletes and stream.reader == "keyset" and stream.cursor != stream.id_field:
-        hard = options.detect_deletes == "delete"  # "mark" keeps the rows with a flag and a time
-        columns[DELETED] = {"data_type": "bool", "hard_delete": True} if hard else {"data_type": "bool"}
-        if not hard:
-            columns[DELETED_AT] = {"data_type": "timestamp"}
+    incremental = options.incremental(stream)
+    kwargs = {"cursor": cursor_of(stream, options.bounds, options.allow_external_schedulers)} if incremental else {}
     hints: Dict[str, Any] = dict(
         name=stream.name,
         table_name=stream.table_name,
         primary_key=stream.primary_key,
-        columns=columns or None,
+        columns=stream.column_hints(incremental, options.detect_deletes) or None,
+        write_disposition=stream.write_disposition(incremental),
     )
     if stream.merge_key:
-        hints["write_disposition"] = {"disposition": "merge", "strategy": "delete-insert"}
         hints["merge_key"] = stream.merge_key
-    else:
-        hints["write_disposition"] = "merge" if incremental else "replace"
     # Streams extract side by side in dlt's thread pool, and so do the sub-resource calls (one per
     # keyset answer of deals): the shared throttle keeps the portal's request rate, and while one
     # request waits for its answer another is sent. Transformer calls left in dlt's main thread
@@ -304,7 +284,7 @@ def cursor_of(stream: Stream, bounds: Any, external_schedulers: bool = False) ->
     An end_date makes it a bounded window: dlt keeps no cursor state for it and `backfill.begin`
     never slices it. An id cursor (append-only tables) takes neither bound."""
     lower_bound, upper_bound = bounds if isinstance(bounds, tuple) else (bounds, None)
-    by_id = stream.cursor == stream.id_field
+    by_id = stream.append_only
     return dlt.sources.incremental[int if by_id else datetime](
         stream.cursor,
         initial_value=None if by_id else lower_bound,

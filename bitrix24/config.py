@@ -258,25 +258,25 @@ def check_streams(value: Optional[Sequence[str]], known: Iterable[str]) -> Optio
 
 
 def check_detect_deletes(value: Any) -> Optional[str]:
-    if value in (None, False, "", "off", "none"):
-        return None
+    """"delete" removes rows gone from the portal, "mark" flags them; off by default."""
     if value is True:
         return "delete"
-    if value not in ("delete", "mark"):
-        raise ConfigurationError(
-            f'sources.bitrix24.detect_deletes must be "delete", "mark" or unset; got {value!r}.'
-        )
-    return value
+    return _choice("detect_deletes", value, ("delete", "mark"), None, ("off", "none", False))
 
 
 def check_deal_products_method(value: Any) -> str:
     """"auto" reads product rows in bulk where the portal proves it right; "per_deal" never tries."""
-    if value in (None, ""):
-        return "auto"
-    if value not in ("auto", "per_deal"):
-        raise ConfigurationError(
-            f'sources.bitrix24.deal_products_method must be "auto" or "per_deal"; got {value!r}.'
-        )
+    return _choice("deal_products_method", value, ("auto", "per_deal"), "auto")
+
+
+def _choice(key: str, value: Any, choices: Tuple[str, ...], default: Any, unset: Tuple[Any, ...] = ()) -> Any:
+    """One of `choices`; None, "" (and `unset`) give `default`."""
+    if value in (None, "") + unset:
+        return default
+    if value not in choices:
+        words = [f'"{c}"' for c in choices] + (["unset"] if default is None else [])
+        named = ", ".join(words[:-1]) + " or " + words[-1]
+        raise ConfigurationError(f"sources.bitrix24.{key} must be {named}; got {value!r}.")
     return value
 
 

@@ -92,17 +92,18 @@ def has_scope(stream: Stream, scopes: Sequence[str], requested: Optional[Sequenc
 
 
 def plan_streams(
-    candidates: Sequence[Stream], flags: Dict[str, bool], requested: Optional[List[str]], scopes: Optional[List[str]]
+    candidates: Sequence[Stream], options: Any, scopes: Optional[List[str]]
 ) -> List[Stream]:
     """The streams to build: on by their flag, selected, and (unless `scopes` is None, when the
     readers check at run time) readable with the webhook's scopes."""
+    requested = list(options.requested) if options.requested is not None else None
     wanted = set(requested) if requested is not None else None
     if wanted is not None:  # a sub-resource needs its parent's rows, so the parent comes along
         wanted |= {s.parent for s in candidates if s.name in wanted and s.parent}
         wanted |= {s.name for s in candidates if s.table in wanted}  # deal_comments brings its sweep
     chosen, missing = [], {}
     for stream in candidates:
-        if stream.option and not flags.get(stream.option):
+        if not options.enabled(stream.option):
             continue
         if wanted is not None and stream.name not in wanted:
             continue
@@ -127,25 +128,23 @@ def fields_methods_of(streams: Sequence[Stream]) -> Tuple[str, ...]:
                                for s in streams if s.reader == "fields" or s.fields_method))
 
 
-def choose_streams(
-    client: Bitrix24Client,
-    flags: Dict[str, bool],
-    requested: Optional[List[str]],
-    spa_ids: Optional[List[int]],
-    deal_category_ids: Sequence[int],
-) -> List[Stream]:
+def switched_on(flags: Dict[str, bool], requested: Optional[List[str]]) -> Dict[str, bool]:
+    """The source flags with those of the sub-resource streams named in `streams` switched on:
+    naming a stream asks for it (the library and the command line alike)."""
+    named = {STREAMS_BY_NAME[n].option for n in requested or () if n in STREAMS_BY_NAME}
+    return {flag: bool(on) or flag in named for flag, on in flags.items()}
+
+
+def choose_streams(client: Bitrix24Client, options: Any) -> List[Stream]:
     """The stream rows to build for this run.
 
     By default this asks the portal for the webhook's scopes and its SPA types. With `spa_ids`
     configured it makes no request at all (an orchestrator may build the source while parsing a
     DAG): the readers then check scopes when they run.
     """
-    for name in requested or ():
-        option = STREAMS_BY_NAME[name].option if name in STREAMS_BY_NAME else None
-        if option and not flags[option]:
-            raise ConfigurationError(f"Stream {name} was selected but is off: set sources.bitrix24.{option} = true.")
+    requested, spa_ids = options.requested, list(options.spa_ids) if options.spa_ids is not None else None
     # the `.fields` of every stream that may run ride along with the scope request
-    client.fields_methods = fields_methods_of(plan_streams(STREAMS, flags, requested, None))
+    client.fields_methods = fields_methods_of(plan_streams(STREAMS, options, None))
     scopes = client.scopes() if spa_ids is None else None
     candidates: Tuple[Stream, ...] = STREAMS
     if spa_ids is None:
@@ -159,8 +158,8 @@ def choose_streams(
             f"Stream(s) {', '.join(missing_spa)} name SPA types the portal does not have (or the webhook may"
             f" not list); SPA types found: {', '.join(map(str, spa_ids)) or 'none'}."
         )
-    chosen = plan_streams(candidates + spa_rows, flags, requested, scopes)
+    chosen = plan_streams(candidates + spa_rows, options, scopes)
     client.fields_methods = fields_methods_of(chosen)
-    if deal_category_ids and scopes is not None and any(s.name == "deals" for s in chosen):
-        check_categories_exist(client, deal_category_ids)
+    if options.deal_category_ids and scopes is not None and any(s.name == "deals" for s in chosen):
+        check_categories_exist(client, options.deal_category_ids)
     return chosen

@@ -68,6 +68,34 @@ class Stream:
         return self.cursor is not None
 
     @property
+    def append_only(self) -> bool:
+        """The cursor is the id itself (stage history): the table only grows, read after the last id."""
+        return self.cursor is not None and self.cursor == self.id_field
+
+    @property
+    def scans_deletions(self) -> bool:
+        """`detect_deletes` applies: a keyset stream with a date cursor (an id cursor's rows stay)."""
+        return self.reader == "keyset" and self.cursor is not None and not self.append_only
+
+    def write_disposition(self, incremental: bool) -> Any:
+        """A child table's rows are replaced per parent (delete-insert on `merge_key`); an incremental
+        stream merges on its key; a full table is replaced."""
+        if self.merge_key:
+            return {"disposition": "merge", "strategy": "delete-insert"}
+        return "merge" if incremental else "replace"
+
+    def column_hints(self, incremental: bool, detect_deletes: Optional[str]) -> Dict[str, Any]:
+        """The row's dlt column hints, and the deletion columns where an incremental run scans for
+        deletions: `_deleted` a hard delete ("delete") or a flag with `_deleted_at` ("mark")."""
+        columns = dict(self.columns)
+        if incremental and detect_deletes and self.scans_deletions:
+            hard = detect_deletes == "delete"
+            columns[DELETED] = {"data_type": "bool", "hard_delete": True} if hard else {"data_type": "bool"}
+            if not hard:
+                columns[DELETED_AT] = {"data_type": "timestamp"}
+        return columns
+
+    @property
     def table_name(self) -> str:
         return self.table or self.name
 
@@ -95,6 +123,26 @@ def _entity(name: str, entity: str, cursor: str, select: Tuple[str, ...], **more
 
 def _fields(name: str, method: str) -> Stream:
     return Stream(name=name, method=method, reader="fields", primary_key="id", columns=_FIELD_COLUMNS)
+
+
+def _categories(name: str, entity_type_id: Any) -> Stream:
+    """The pipelines (categories) of one CRM type: deals (2) or an SPA."""
+    return Stream(name=name, method="crm.category.list", reader="pages", primary_key="id", id_field="id",
+                  items_key="categories", params={"entityTypeId": entity_type_id},
+                  types={"id": "integer", "sort": "integer", "entityTypeId": "integer", "isDefault": "char"})
+
+
+def _module(name: str, method: str, reader: Reader, scope: Tuple[str, ...], **more: Any) -> Stream:
+    """A stream of a module other than CRM (users, telephony, open lines, tasks): a portal that has
+    the module switched off does not know its method, and the stream is skipped with one line."""
+    return Stream(name=name, method=method, reader=reader, scope=scope, if_method_missing="skip", **more)
+
+
+def _per_deal(name: str, method: str, option: str, deal_key: str, **more: Any) -> Stream:
+    """A deal sub-resource: a transformer fed with the deals this run extracted, its rows keyed by
+    (deal id, row id) and replaced per deal."""
+    return Stream(name=name, method=method, reader="per_deal", parent="deals", option=option,
+                  primary_key=(deal_key, "ID"), merge_key=deal_key, **{"columns": _CHILD_COLUMNS, **more})
 
 
 def _history(name: str, entity_type_id: int, stage: str) -> Stream:
@@ -141,12 +189,8 @@ STREAMS: Tuple[Stream, ...] = (
     ),
     _history("deal_stage_history", 2, "STAGE"),
     _history("lead_stage_history", 1, "STATUS"),
-    Stream(
-        name="users",
-        method="user.get",
-        reader="keyset",
-        scope=("user", "user_basic", "user_brief"),
-        if_method_missing="skip",  # a portal without the method (its module switched off): skipped
+    _module(
+        "users", "user.get", "keyset", ("user", "user_basic", "user_brief"),
         # No usable modification time (TIMESTAMP_X comes back as {}): full table. Fired users too.
         params={"SORT": "ID", "ORDER": "ASC"},
         filter_key="FILTER",
@@ -155,21 +199,13 @@ STREAMS: Tuple[Stream, ...] = (
                "UF_EMPLOYMENT_DATE": "date", "TIMESTAMP_X": "object", "LAST_ACTIVITY_DATE": "object",
                "UF_PHONE_INNER": "string"},
     ),
-    Stream(
-        name="departments",
-        method="department.get",
-        reader="pages",
-        scope=("department",),
-        if_method_missing="skip",  # a portal without the method (its module switched off): skipped
+    _module(
+        "departments", "department.get", "pages", ("department",),
         params={"sort": "ID", "order": "ASC"},
         types={"ID": "integer", "SORT": "integer", "PARENT": "integer", "UF_HEAD": "user"},
     ),
-    Stream(
-        name="calls",
-        method="voximplant.statistic.get",
-        reader="keyset",
-        scope=("telephony",),
-        if_method_missing="skip",  # a portal without the method (its module switched off): skipped
+    _module(
+        "calls", "voximplant.statistic.get", "keyset", ("telephony",),
         cursor="CALL_START_DATE",
         params={"SORT": "ID", "ORDER": "ASC"},  # upper case: lower case is silently ignored
         filter_key="FILTER",
@@ -179,12 +215,8 @@ STREAMS: Tuple[Stream, ...] = (
                "TRANSCRIPT_ID": "integer", "TRANSCRIPT_PENDING": "char", "REDIAL_ATTEMPT": "integer",
                "RECORD_DURATION": "integer", "RECORD_FILE_ID": "integer", "CALL_TYPE": "integer"},
     ),
-    Stream(
-        name="open_lines",
-        method="imopenlines.config.list.get",
-        reader="limit_offset",
-        scope=("imopenlines",),
-        if_method_missing="skip",  # a portal without the method (its module switched off): skipped
+    _module(
+        "open_lines", "imopenlines.config.list.get", "limit_offset", ("imopenlines",),
         params={"OPTIONS": {"QUEUE": "Y"}},
         types={"ID": "integer", "ACTIVE": "char", "CRM": "char", "CRM_CREATE_SECOND": "string",
                "QUEUE": "integer[]", "QUEUE_USERS_FIELDS": "object", "WORKTIME_DAYOFF": "object",
@@ -192,16 +224,7 @@ STREAMS: Tuple[Stream, ...] = (
                "MODIFY_USER_ID": "user"},
     ),
     # Pipelines and the rest added with issue 12 (docs: bitrix24/b24restdocs, see simportal/m_more.py).
-    Stream(
-        name="deal_categories",
-        method="crm.category.list",
-        reader="pages",
-        primary_key="id",
-        id_field="id",
-        items_key="categories",
-        params={"entityTypeId": 2},
-        types={"id": "integer", "sort": "integer", "entityTypeId": "integer", "isDefault": "char"},
-    ),
+    _categories("deal_categories", 2),
     _entity("quotes", "quote", "DATE_MODIFY", ("*", "UF_*")),
     _fields("quote_fields", "crm.quote.fields"),
     Stream(
@@ -248,11 +271,8 @@ STREAMS: Tuple[Stream, ...] = (
         fields_method="crm.productsection.fields",
         params={"select": ("*",), "order": {"ID": "ASC"}},
     ),
-    Stream(
-        name="tasks",
-        method="tasks.task.list",
-        reader="keyset",
-        scope=("task",),
+    _module(
+        "tasks", "tasks.task.list", "keyset", ("task",),
         cursor="changedDate",
         fields_method="tasks.task.getFields",
         # rows come back camelCase inside {"tasks": [...]}; select, filter and order take UPPER_SNAKE
@@ -262,7 +282,6 @@ STREAMS: Tuple[Stream, ...] = (
         items_key="tasks",
         filter_names={"id": "ID", "changedDate": "CHANGED_DATE"},
         field_fix=quirks.task_descriptors,
-        if_method_missing="skip",
     ),
     Stream(
         name="field_values",  # every enumeration item and status of the run's `.fields`, with its label
@@ -284,15 +303,8 @@ STREAMS: Tuple[Stream, ...] = (
     ),
     # Deal sub-resources: transformers fed with the deals this run extracted (product rows in bulk,
     # the others 50 deals a request).
-    Stream(
-        name="deal_products",
-        method="crm.deal.productrows.get",
-        reader="per_deal",
-        parent="deals",
-        option="enable_deal_products",
-        primary_key=("OWNER_ID", "ID"),
-        merge_key="OWNER_ID",
-        columns=_CHILD_COLUMNS,
+    _per_deal(
+        "deal_products", "crm.deal.productrows.get", "enable_deal_products", "OWNER_ID",
         per_id_command=quirks.product_rows_command,
         bulk_rows=quirks.bulk_product_rows,  # crm.item.productrow.list where the portal allows it
         types={"ID": "integer", "OWNER_ID": "integer", "PRODUCT_ID": "integer", "PRICE": "double",
@@ -305,14 +317,8 @@ STREAMS: Tuple[Stream, ...] = (
                "PRODUCT_NAME": "string", "ORIGINAL_PRODUCT_NAME": "string", "PRODUCT_DESCRIPTION": "string",
                "MEASURE_NAME": "string", "XML_ID": "string", "TAX_NAME": "string"},
     ),
-    Stream(
-        name="deal_comments",
-        method="crm.timeline.comment.list",
-        reader="per_deal",
-        parent="deals",
-        option="enable_deal_comments",
-        primary_key=("ENTITY_ID", "ID"),
-        merge_key="ENTITY_ID",
+    _per_deal(
+        "deal_comments", "crm.timeline.comment.list", "enable_deal_comments", "ENTITY_ID",
         columns={**_CHILD_COLUMNS, "FILES": {"data_type": "json"}},
         per_id_command=quirks.comment_command,
         follow_next=True,
@@ -342,16 +348,7 @@ SPA_ITEMS = Stream(
     items_key="items",
 )
 SPA_FIELDS = _fields("spa_fields_{id}", "crm.item.fields?entityTypeId={id}")
-SPA_CATEGORIES = Stream(
-    name="spa_categories_{id}",
-    method="crm.category.list",
-    reader="pages",
-    primary_key="id",
-    id_field="id",
-    items_key="categories",
-    params={"entityTypeId": "{id}"},
-    types={"id": "integer", "sort": "integer", "entityTypeId": "integer", "isDefault": "char"},
-)
+SPA_CATEGORIES = _categories("spa_categories_{id}", "{id}")
 SPA_TEMPLATES = (SPA_ITEMS, SPA_FIELDS, SPA_CATEGORIES)
 
 

@@ -10,7 +10,7 @@ the rows, hints the columns and applies the stream's error policies. Pages are y
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial, wraps
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
@@ -32,17 +32,31 @@ logger = logging.getLogger("bitrix24")
 
 @dataclass(frozen=True)
 class Options:
-    """Validated source options the readers need."""
+    """The run's settings, checked once (`bitrix24_source`): what to build and how to read it."""
 
     deal_category_ids: tuple = ()
     extract_deal_contacts: bool = False
+    enable_deal_comments: bool = False  # on when asked for, or when `streams` names deal_comments
+    enable_deal_products: bool = False  # on when asked for, or when `streams` names deal_products
     detect_deletes: Optional[str] = None  # None, "delete" or "mark"
     scopes_at_run_time: bool = False  # the source was built without asking the portal
     requested: Optional[tuple] = None  # streams the user named
+    spa_ids: Optional[tuple] = None  # SPA types configured (None: discovered on the portal)
+    sync_types: Mapping[str, str] = field(default_factory=dict)  # stream -> "incremental" / "full_table"
+    bounds: tuple = (None, None)  # (start_date, end_date) of the date cursors, either may be None
+    allow_external_schedulers: bool = False
     deal_products_method: str = "auto"  # "auto" (bulk, proved or fallen back) or "per_deal"
     backfill_slice_rows: Optional[int] = None  # a backfill stops after this many rows (None: never)
     max_run_seconds: Optional[float] = None  # a backfill stops at its next answer once the run is this old
     deal_comments_refresh_runs: int = 10  # the comment sweep's period in runs; 0 = off
+
+    def enabled(self, option: Optional[str]) -> bool:
+        """Whether a stream behind this source flag (None: no flag) is on."""
+        return option is None or bool(getattr(self, option))
+
+    def incremental(self, stream: Stream) -> bool:
+        """A stream with a replication key is read incrementally unless `sync_types` says full_table."""
+        return stream.incremental_capable and self.sync_types.get(stream.name, "incremental") == "incremental"
 
 
 def iso(moment: datetime) -> str:

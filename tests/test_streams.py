@@ -223,3 +223,15 @@ def test_source_built_without_requests_checks_scopes_when_it_runs(portal, make_p
     assert "telephony" in failed_streams()["calls"] and list(failed_streams()) == ["calls"]
     with pytest.raises(Exception, match="telephony"):
         make_pipeline().run(source(portal, webhook_url=url, spa_entity_type_ids=spa, streams=["calls"], fail_fast=True))
+
+
+def test_naming_a_sub_resource_stream_switches_it_on(portal):
+    # one rule for the library and the command line: a stream named in `streams` is wanted
+    from bitrix24 import bitrix24_source
+
+    src = bitrix24_source(webhook_url=portal.webhook_url, streams=["deals", "deal_products"])
+    assert set(src.resources) == {"deals", "deal_products"}
+    src = bitrix24_source(webhook_url=portal.webhook_url, streams=["deal_comments"])
+    assert set(src.resources) == {"deals", "deal_comments", "deal_comments_sweep"}
+    src = bitrix24_source(webhook_url=portal.webhook_url, streams=["deals"])
+    assert set(src.resources) == {"deals"}  # off unless named or switched on
