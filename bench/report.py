@@ -226,7 +226,12 @@ def compute_targets(sizes: List[Dict[str, Any]]) -> List[Dict[str, str]]:
                 r = e["runs"].get(f"{c}:{phase}")
                 if not r:
                     continue
-                deals = r["commands_per_method"].get("crm.deal.productrows.get", 0)
+                # the deals whose sub-resources were read: per-deal product-row commands where those ran;
+                # else every deal (full sync) or, incremental, at most one per comment command (the
+                # changed deals and the sweep's slice; product rows came in bulk, `deal_products` target)
+                deals = (r["commands_per_method"].get("crm.deal.productrows.get", 0)
+                         or (e.get("info", {}).get("visible_deals", 0) if phase == "full"
+                             else r["commands_per_method"].get("crm.timeline.comment.list", 0)))
                 bound = math.ceil(deals / 50)
                 cells = []
                 for m in SUB_METHODS + ["crm.item.list"]:
@@ -266,8 +271,11 @@ def compute_targets(sizes: List[Dict[str, Any]]) -> List[Dict[str, str]]:
                 req = r["requests"] / f["requests"] if f["requests"] else 0
                 good = req <= 0.5 and (share <= 1 / 3 or e["size"] < 100_000)
                 ok = ok and good
+                off = ((e.get("limits") or {}).get("runs") or {}).get(f"{c}_nosweep:{phase}") if phase == "incr" else None
+                extra = (f"; comment sweep off (under the limits): {fmt_n(off['requests'])} requests "
+                         f"({off['requests'] / f['requests']:.2f}x)" if off and f["requests"] else "")
                 parts.append(f"{size_label(e['size'])} {phase}: {fmt_n(r['requests'])} vs {fmt_n(f['requests'])} "
-                             f"requests{mark(f)} ({req:.2f}x), operating {share:.2f}x of fb24")
+                             f"requests{mark(f)} ({req:.2f}x), operating {share:.2f}x of fb24{extra}")
         if parts:
             out.append({"target": f"{name}: requests <= 0.5x fast_bitrix24's; operating time <= 1/3 of its at 100k "
                                   "and 1M", "measured": "<br>".join(parts), "result": _ok(ok)})
@@ -294,6 +302,12 @@ def compute_targets(sizes: List[Dict[str, Any]]) -> List[Dict[str, str]]:
             runs = (e.get("limits") or {}).get("runs", {})
             for phase in ("full", "incr"):
                 r, f = runs.get(f"{c}:{phase}"), best_peer(runs, "fb24", phase)
+                failed = [k for k in (e.get("limits") or {}).get("failed", {}) if k.split(":")[0].startswith("fb24")
+                          and k.endswith(":full")]
+                if r and not f and failed:
+                    parts.append(f"{size_label(e['size'])} {phase}: {fmt_s(r['actual_s'])}; fast_bitrix24 did not "
+                                 f"finish its full sync under the limits ({len(failed)} setting(s) tried, all failed)")
+                    continue
                 if not r or not f:
                     continue
                 ratio = r["actual_s"] / f["actual_s"] if f["actual_s"] else 0
@@ -335,11 +349,15 @@ def compute_targets(sizes: List[Dict[str, Any]]) -> List[Dict[str, str]]:
         for e in sizes:
             r = e["runs"].get(f"{c}:noop")
             if r:
-                ok = ok and r["requests"] <= 6 + 2
-                parts.append(f"{size_label(e['size'])}: {r['requests']} requests (6 list streams + scope)")
+                # the comment sweep (issue 11: comments change without their deal) is a cost of its own,
+                # deals / (50 x deal_comments_refresh_runs) requests a run, shown apart
+                sweep = r["requests_per_method"].get("crm.timeline.comment.list", 0)
+                ok = ok and r["requests"] - sweep <= 6 + 2
+                parts.append(f"{size_label(e['size'])}: {r['requests'] - sweep} requests for 6 list streams + scope,"
+                             f" and {sweep} for the comment sweep")
         if parts:
-            out.append({"target": f"{name}: no-change incremental ~1 request per stream", "measured": "; ".join(parts),
-                        "result": _ok(ok)})
+            out.append({"target": f"{name}: no-change incremental ~1 request per stream (the comment sweep apart)",
+                        "measured": "; ".join(parts), "result": _ok(ok)})
     return out
 
 
