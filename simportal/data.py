@@ -12,9 +12,9 @@ from array import array
 from bisect import bisect_left
 
 from . import refdata as R
-from .schema import Field, make_ufs, uf_from_user
 from .data_extra import ENT_CODE, PORTAL_HOST, ExtraGen, mix
 from .data_more import MoreGen
+from .schema import Field, make_ufs, uf_from_user
 from .store import IntCol, StrCol, Table
 
 RATIOS = {"deal": 0.30, "contact": 0.25, "lead": 0.20, "activity": 0.15, "company": 0.08, "product": 0.02}

@@ -3,8 +3,8 @@ product rows, calls, open lines, directories.  Mixed into ``data.World``."""
 from __future__ import annotations
 
 import random
-from bisect import bisect_right
 from array import array
+from bisect import bisect_right
 
 from . import refdata as R
 from .schema import UF, Field

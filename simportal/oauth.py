@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import ApiError
-from .util import Webhook  # what a valid access token stands for: the shape the REST code reads
+from .util import ALL_SCOPES, Webhook  # what a valid access token stands for: the shape the REST code reads
 
 TOKEN_ROUTE = "/oauth/token"
 
@@ -85,7 +85,6 @@ class OAuthServer:
     # ---------------------------------------------------------------- setup (the "install")
     def add_app(self, scopes=None, client_id: Optional[str] = None, client_secret: Optional[str] = None,
                 user_id: int = 1) -> App:
-        from .portal import ALL_SCOPES
         app = App(client_id or f"local.{secrets.token_hex(7)}.{secrets.randbelow(10**8):08d}",
                   client_secret or secrets.token_urlsafe(36), frozenset(ALL_SCOPES if scopes is None else scopes),
                   int(user_id))

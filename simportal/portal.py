@@ -9,13 +9,13 @@ from typing import Optional
 
 from . import refdata
 from .data import World
-from .limits import LogRecord, OperatingLimiter, RateLimiter, RequestRecord, Stats, Faults, default_cost
-from .methods import REGISTRY, Ctx, Result, load_all
+from .limits import Faults, LogRecord, OperatingLimiter, RateLimiter, RequestRecord, Stats, default_cost
+from .methods import REGISTRY, Ctx, Result
+from .methods.items import spa_std
 from .oauth import OAuthServer
-from .schema import DATE, DT, FLOAT2, INT, MF, UF
-from .util import Clock, Webhook
+from .schema import DATE, DEFAULT_FULL_SELECT, DT, FLOAT2, FULL_SELECT, INT, MF, UF, legacy_fields
+from .util import ALL_SCOPES, Clock, Webhook
 
-ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog", "task")
 LEGACY = ("contact", "company", "deal", "lead", "activity", "product", "quote")
 
 
@@ -95,7 +95,6 @@ class SimPortal:
 
     def __init__(self, size: int = 1000, seed: int = 42, rate_limit=(2.0, 50), operating_limit=480.0,
                  tz_offset: str = "+03:00", anchor=None, host: str = "127.0.0.1", port: int = 0, **options):
-        load_all()
         self.seed, self.size = seed, size
         self.clock = Clock(tz_offset)
         self.options = Options(rate_limit=rate_limit, operating_limit=operating_limit, **options)
@@ -245,7 +244,6 @@ class SimPortal:
 
     def ground_truth(self, entity: str, **params) -> list:
         """Rows exactly as the list method returns them on the wire with the fullest select."""
-        from .m_crm import DEFAULT_FULL_SELECT, FULL_SELECT
         e = entity.lower()
         if e in LEGACY:
             p = {"select": FULL_SELECT.get(e, DEFAULT_FULL_SELECT), "order": {"ID": "ASC"}, **params}
@@ -323,8 +321,6 @@ class SimPortal:
         raise KeyError(f"entity {entity!r} cannot be edited")
 
     def _fields(self, key):
-        from .m_crm import legacy_fields
-        from .m_item import spa_std
         if key in LEGACY:
             return {f.code: f for f in legacy_fields(self.world, key)}
         if key.startswith("spa"):

@@ -301,6 +301,10 @@ class Clock:
         raise ValueError(f"cannot interpret {value!r} as a date")
 
 
+# every scope a webhook can have (`add_webhook(scopes=None)`)
+ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog", "task")
+
+
 @dataclass
 class Webhook:
     """Who a request acts as: an inbound webhook, or the user behind a valid OAuth access token."""

@@ -1,0 +1,90 @@
+"""The simulated portal's modules import one another without a cycle (issue 14): read every `import`
+of simportal/ (function-level ones too) with `ast` and check that the graph is acyclic."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "simportal"
+
+
+def _modules() -> dict:
+    """{dotted module name: path} of every module of the package (a package is its __init__)."""
+    out = {}
+    for path in ROOT.rglob("*.py"):
+        parts = ("simportal",) + path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _targets(name: str, path: Path, node: ast.AST, modules: dict) -> set:
+    """The simportal modules one import statement names."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in modules}
+    if node.level:
+        base = package.split(".")
+        base = base[:len(base) - node.level + 1]
+        base = ".".join(base + ([node.module] if node.module else []))
+    else:
+        base = node.module or ""
+    found = set()
+    for alias in node.names:
+        sub = f"{base}.{alias.name}"
+        found.add(sub if sub in modules else base)
+    return {m for m in found if m in modules}
+
+
+def import_graph() -> dict:
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                edges |= _targets(name, path, node, modules)
+        graph[name] = edges - {name}
+    return graph
+
+
+def _cycle(graph: dict) -> list:
+    """One import cycle as a list of modules, or [] when there is none."""
+    state, stack = {}, []
+
+    def visit(node: str) -> list:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        state[node] = "done"
+        stack.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def test_the_graph_is_read():
+    graph = import_graph()
+    assert "simportal.methods.registry" in graph["simportal.methods.legacy_lists"]
+    assert "simportal.query" in graph["simportal.methods.legacy_lists"]
+    assert "simportal.methods" in graph["simportal.portal"]
+
+
+def test_no_module_of_simportal_imports_one_that_imports_it_back():
+    assert _cycle(import_graph()) == []
+
+
+def test_a_cycle_would_be_found():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
