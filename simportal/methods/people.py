@@ -2,6 +2,8 @@
 (docs/bitrix24-api-notes.md#users, docs/bitrix24-api-notes.md#departments)."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from .. import query
 from ..schema import DATE, DT, INT, STR, USER_BASIC, USER_BRIEF, USER_FIELDS_TITLES, F
 from ..util import ci_get, php_intval, values_of
@@ -125,17 +127,32 @@ DEPT_FIELDS = {"ID": F("ID", "integer", "ID", INT), "NAME": F("NAME", "string", 
                "UF_HEAD": F("UF_HEAD", "integer", "UF_HEAD", INT)}
 
 
+DEPT_FILTER_KEYS = ("ID", "NAME", "SORT", "PARENT", "UF_HEAD")   # the only filter keys kept; `>ID` is dropped
+
+
+def _dept_condition(table: Any, key: str, value: Any) -> Callable[[int], bool]:
+    """An exact match of one department field (an array: any of its values), as the intranet module filters."""
+    values = list(values_of(value)) if isinstance(value, (list, dict)) else [value]
+    get = table.getter(key)
+    if key == "NAME":
+        wanted = {str(v) for v in values}
+        return lambda pos: get(pos) is not None and str(get(pos)) in wanted
+    numbers = {php_intval(v) for v in values}
+    return lambda pos: get(pos) is not None and int(get(pos)) in numbers
+
+
 @method("department.get", "department", is_list=True)
-def department_get(ctx: Ctx, params):
+def department_get(ctx: Ctx, params: dict) -> Result:
+    """department.get: the query is read from `FILTER` when it is an array, else from the top level
+    (upper-case field names filter; lower-case `sort`/`order` sort) - docs/bitrix24-api-notes.md#departments."""
     table = ctx.world.tables["department"]
     flt = ci_get(params, "FILTER")
-    if not isinstance(flt, dict):
-        # top-level filter keys are the upper-case field names (lower-case sort/order are sorting params)
-        flt = {k: v for k, v in params.items() if query.split_key(k)[3] in DEPT_FIELDS}
+    query_params = flt if isinstance(flt, dict) else params
+    preds = [_dept_condition(table, k, v) for k, v in query_params.items() if k in DEPT_FILTER_KEYS]
     comp = query.Compiler(table, DEPT_FIELDS, ctx.clock, opts=ctx.opts)
-    preds = comp.compile(flt)
-    sort = str(params.get("sort", params.get("SORT_BY", "")) or "").upper()
-    order = str(params.get("order", "ASC") or "ASC").upper()
+    comp.compile({})
+    sort = str(query_params.get("sort", query_params.get("SORT_BY", "")) or "").upper()
+    order = str(query_params.get("order", "ASC") or "ASC").upper()
     ordl = [(sort, order == "DESC", None)] if sort in DEPT_FIELDS else []
     page, total, offset, count = list_page(ctx, "legacy", table, comp, preds, ordl, short=False,
                                            out_of_range_first=ctx.opts.out_of_range_first_page)
