@@ -3,6 +3,8 @@
 (docs/bitrix24-api-notes.md#crm-reference-lists)."""
 from __future__ import annotations
 
+import re
+
 from .. import query, refdata
 from ..errors import ApiError, generic
 from ..schema import DT, INT, STR, F
@@ -98,6 +100,16 @@ def spa_types(world) -> list:
     return out
 
 
+def _check_type_order(order: dict) -> None:
+    """An unknown `order` field: the ORM's error 100, the name as the controller converted it to UPPER_SNAKE
+    (`ID` -> `I_D`) - docs/bitrix24-api-notes.md#crmtypelist."""
+    for name in order:
+        if str(name) not in TYPE_FIELDS:
+            snake = re.sub(r"(?<!^)([A-Z])", r"_\1", str(name)).upper()
+            raise ApiError(100, f"Unknown field definition `{snake}` ({snake}) for "
+                                f"\\Bitrix\\Crm\\Model\\Dynamic\\Type Entity.")
+
+
 @method("crm.type.list", "crm", is_list=True, controller=True)
 def crm_type_list(ctx: Ctx, params):
     if not ctx.hook.crm_admin:
@@ -111,6 +123,8 @@ def crm_type_list(ctx: Ctx, params):
     comp.id_names = set()
     preds = comp.compile(flt)
     order = ci_get(params, "order")
+    if isinstance(order, dict):
+        _check_type_order(order)
     ordl = query.parse_order(order if isinstance(order, dict) else None, TYPE_FIELDS, strict=True)
     page, total, offset, count = list_page(ctx, "controller", lt, comp, preds, ordl, short=False)
     clock = ctx.clock
