@@ -10,6 +10,7 @@ import traceback
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .errors import ApiError
@@ -140,11 +141,15 @@ def substitute(v, acc, embedded: bool = True):
 
 # ---------------------------------------------------------------- execution
 
-def time_block(portal, t0: float, t1: float, processing: float, op=None) -> dict:
+def time_block(portal: Any, t0: float, t1: float, processing: float, op: Optional[tuple] = None) -> dict:
+    """The `time` object of an answer. `processing` (the simulated cost of the command) is part of the
+    duration: it never exceeds `duration` (docs/bitrix24-api-notes.md#answer-envelope)."""
     c = portal.clock
     intish = portal.options.time_as_int
+    duration = t1 - t0
+    processing = min(int(processing) if intish else round(processing, 6), duration)
     d = {"start": int(t0) if intish else round(t0, 6), "finish": int(t1) if intish else round(t1, 6),
-         "duration": t1 - t0, "processing": int(processing) if intish else round(processing, 6),
+         "duration": duration, "processing": int(processing) if intish else processing,
          "date_start": c.fmt_dt(t0), "date_finish": c.fmt_dt(t1)}
     if op is None:
         d["operating"] = 0
