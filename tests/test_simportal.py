@@ -394,6 +394,62 @@ def test_type_list_requires_crm_admin(portal):
     assert [t["entityTypeId"] for t in b["result"]["types"]] == [128, 1032]
 
 
+def test_type_list_unknown_order_field_is_error_100(portal):
+    """An order field crm.type.list does not know: the ORM's error 100, the name converted to UPPER_SNAKE
+    (docs/bitrix24-api-notes.md#crmtypelist)."""
+    st, b = call(portal, "crm.type.list", order={"ID": "ASC"})
+    assert st == 400 and b["error"] == 100
+    assert b["error_description"].startswith("Unknown field definition `I_D` (I_D)")
+    st, b = call(portal, "crm.type.list", order={"noSuch": "DESC"})
+    assert st == 400 and b["error"] == 100 and "NO_SUCH" in b["error_description"]
+    st, b = call(portal, "crm.type.list", order={"id": "DESC"})
+    assert st == 200 and [t["entityTypeId"] for t in b["result"]["types"]] == [1032, 128]
+    _, b = batch(portal, {"bad": "crm.type.list?order[ID]=ASC", "good": "crm.type.list?order[id]=ASC"})
+    assert b["result"]["result_error"]["bad"]["error"] == 100 and "good" in b["result"]["result"]
+
+
+def test_department_get_filters_as_the_intranet_module(portal):
+    """department.get keeps only ID, NAME, SORT, PARENT, UF_HEAD (`>ID` is dropped), matches exactly, and
+    reads sort/order from FILTER when FILTER is given (docs/bitrix24-api-notes.md#departments)."""
+    truth = portal.ground_truth("department")
+    ids = [d["ID"] for d in truth]
+    assert len(ids) >= 7
+
+    def got(**params):
+        st, b = call(portal, "department.get", **params)
+        assert st == 200, b
+        return [d["ID"] for d in b["result"]]
+
+    assert got(**{">ID": 3}) == ids                                  # dropped, not applied
+    assert got(FILTER={">ID": 3, "NO_SUCH": 1}) == ids
+    assert got(ID=3) == ["3"] and got(FILTER={"ID": "3"}) == ["3"]
+    assert got(FILTER={"ID": [2, 4]}) == ["2", "4"]                  # an array: any of its values
+    children = [d["ID"] for d in truth if d.get("PARENT") == "1"]
+    assert got(PARENT=1) == children and got(FILTER={"PARENT": "1"}) == children
+    name = truth[1]["NAME"]
+    assert got(FILTER={"NAME": name}) == [d["ID"] for d in truth if d["NAME"] == name]
+    assert got(FILTER={"NAME": name[:3]}) == []                      # exact, not a substring
+    assert got(sort="ID", order="DESC") == ids[::-1]
+    assert got(sort="ID", order="DESC", FILTER={"PARENT": 1}) == children   # FILTER given: its own order
+    assert got(FILTER={"PARENT": 1, "sort": "ID", "order": "DESC"}) == children[::-1]
+
+
+def test_time_processing_never_exceeds_duration(fresh):
+    """processing is part of the duration, even when the simulated cost is longer than the real call
+    (docs/bitrix24-api-notes.md#answer-envelope)."""
+    fresh.options.cost_model = lambda method, **kw: 7.5
+    fresh.options.operating_limit = None
+    for as_int in (False, True):
+        fresh.options.time_as_int = as_int
+        _, b = call(fresh, "crm.deal.list", select=["ID"])
+        assert 0 <= b["time"]["processing"] <= b["time"]["duration"]
+        _, b = batch(fresh, {"a": "crm.deal.list?select[]=ID", "b": "crm.contact.list?select[]=ID"})
+        times = [b["time"]] + list(b["result"]["result_time"].values())
+        assert len(times) == 3
+        assert all(0 <= t["processing"] <= t["duration"] for t in times)
+    assert fresh.stats.operating("crm.deal.list") >= 15.0              # the cost itself is still metered
+
+
 def test_request_parsing(portal):
     url = portal.webhook_url
     r = requests.get(url + "crm.deal.list.json?select[]=ID&select[]=TITLE&filter[CATEGORY_ID]=1&order[ID]=DESC",
