@@ -279,14 +279,17 @@ class Compiler:
         if op in ("", "="):
             if is_list:
                 sset = set(cval)
-                test = lambda x: x in sset
+                def test(x):
+                    return x in sset
             elif cval is None or cval == "":
                 test = None  # emptiness test
             else:
-                test = lambda x: x == cval
+                def test(x):
+                    return x == cval
         elif op == "@":
             sset = set(cval)
-            test = lambda x: x in sset
+            def test(x):
+                return x in sset
         elif op in (">", ">=", "<", "<="):
             if cval is None:
                 return lambda pos: False if not neg else True
@@ -294,24 +297,31 @@ class Compiler:
             if not neg and not ornull and vc in ("num", "dt") and isinstance(cols.get(rawkey), IntCol):
                 self.col_bounds.setdefault(rawkey, []).append((op, cval))
             if op == ">":
-                test = lambda x: x is not None and x > cval
+                def test(x):
+                    return x is not None and x > cval
             elif op == ">=":
-                test = lambda x: x is not None and x >= cval
+                def test(x):
+                    return x is not None and x >= cval
             elif op == "<":
-                test = lambda x: x is not None and x < cval
+                def test(x):
+                    return x is not None and x < cval
             else:
-                test = lambda x: x is not None and x <= cval
+                def test(x):
+                    return x is not None and x <= cval
         elif op == "><":
             if not is_list or len(cval) < 2:
                 return lambda pos: True
             a, b = cval[0], cval[1]
-            test = lambda x: x is not None and a <= x <= b
+            def test(x):
+                return x is not None and a <= x <= b
         elif op in ("%", "?"):
             needle = cval if isinstance(cval, str) else str(cval)
-            test = lambda x: x is not None and needle in str(x).casefold()
+            def test(x):
+                return x is not None and needle in str(x).casefold()
         elif op in ("=%", "%="):
             rx = _like_re(str(value), wrap=False)
-            test = lambda x: x is not None and rx.fullmatch(str(x)) is not None
+            def test(x):
+                return x is not None and rx.fullmatch(str(x)) is not None
         else:
             return lambda pos: True
 
@@ -331,19 +341,25 @@ class Compiler:
 
         if test is None:  # "= ''": empty / null
             if multi:
-                base = lambda pos: not extract(pos)
+                def base(pos):
+                    return not extract(pos)
             else:
-                base = lambda pos: extract(pos) in (None, "", 0) if vc != "num" else extract(pos) in (None, 0)
+                def base(pos):
+                    return extract(pos) in (None, "", 0) if vc != "num" else extract(pos) in (None, 0)
         elif multi:
-            base = lambda pos: any(test(x) for x in extract(pos))
+            def base(pos):
+                return any(test(x) for x in extract(pos))
         else:
-            base = lambda pos: test(extract(pos))
+            def base(pos):
+                return test(extract(pos))
         if neg:
             inner = base
-            base = lambda pos: not inner(pos)
+            def base(pos):
+                return not inner(pos)
         if ornull:
             inner2 = base
-            base = lambda pos: inner2(pos) or getter(pos) is None
+            def base(pos):
+                return inner2(pos) or getter(pos) is None
         return base
 
 

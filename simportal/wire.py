@@ -137,9 +137,11 @@ def _compile_legacy(fields, ent, clock, opts):
                     lines.append(f"        d[{c}] = None if v is None else {expr.format('v')}")
                 continue
             elif k == UF:
-                fn = (lambda v, raw, f=f: legacy_uf(f, v, clock, ent, raw["ID"], opts))
+                def fn(v, raw, f=f):
+                    return legacy_uf(f, v, clock, ent, raw["ID"], opts)
             else:
-                fn = (lambda v, raw: v)
+                def fn(v, raw):
+                    return v
             ns[f"f{i}"] = fn
             lines.append(f"        w = f{i}(v, raw)")
             lines.append("        if w is not OMIT:")
