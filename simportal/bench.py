@@ -48,7 +48,7 @@ def page_entity(session, url, ent) -> tuple[int, int]:
             return rows, requests_
 
 
-def main(argv=None):
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m simportal.bench")
     ap.add_argument("--size", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)

@@ -1,11 +1,12 @@
 """``SimPortal``: the public Python API of the simulated Bitrix24 portal."""
 from __future__ import annotations
 
+import datetime
 import random
 import string
 import threading
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from . import refdata
 from .data import World
@@ -13,7 +14,7 @@ from .limits import Faults, LogRecord, OperatingLimiter, RateLimiter, RequestRec
 from .methods import REGISTRY, Ctx, Result
 from .methods.items import spa_std
 from .oauth import OAuthServer
-from .schema import DATE, DEFAULT_FULL_SELECT, DT, FLOAT2, FULL_SELECT, INT, MF, UF, legacy_fields
+from .schema import DATE, DEFAULT_FULL_SELECT, DT, FLOAT2, FULL_SELECT, INT, MF, UF, Field, legacy_fields
 from .util import ALL_SCOPES, Clock, Webhook
 
 LEGACY = ("contact", "company", "deal", "lead", "activity", "product", "quote")
@@ -66,13 +67,13 @@ class Options:
         oauth_token_lifetime=3600.0,     # s of portal time an OAuth access token lives (docs: one hour)
     )
 
-    def __init__(self, **kw):
+    def __init__(self, **kw) -> None:
         for k, v in self.DEFAULTS.items():
             object.__setattr__(self, k, v)
         for k, v in kw.items():
             setattr(self, k, v)
 
-    def __setattr__(self, k, v):
+    def __setattr__(self, k, v) -> None:
         if k not in self.DEFAULTS:
             raise AttributeError(f"unknown SimPortal option {k!r}")
         if k == "rate_limit" and v is not None:
@@ -82,7 +83,7 @@ class Options:
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.DEFAULTS}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Options({self.as_dict()!r})"
 
 
@@ -94,7 +95,7 @@ class SimPortal:
     """
 
     def __init__(self, size: int = 1000, seed: int = 42, rate_limit=(2.0, 50), operating_limit=480.0,
-                 tz_offset: str = "+03:00", anchor=None, host: str = "127.0.0.1", port: int = 0, **options):
+                 tz_offset: str = "+03:00", anchor=None, host: str = "127.0.0.1", port: int = 0, **options) -> None:
         self.seed, self.size = seed, size
         self.clock = Clock(tz_offset)
         self.options = Options(rate_limit=rate_limit, operating_limit=operating_limit, **options)
@@ -130,17 +131,17 @@ class SimPortal:
             self._thread.start()
         return self.webhook_url
 
-    def stop(self):
+    def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
-    def __enter__(self):
+    def __enter__(self) -> SimPortal:
         self.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.stop()
 
     @property
@@ -201,11 +202,11 @@ class SimPortal:
     def epoch(self) -> float:
         return time.time() + float(self.options.clock_skew)
 
-    def now(self):
+    def now(self) -> datetime.datetime:
         """Portal clock as an aware datetime in the portal offset."""
         return self.clock.to_datetime(self.epoch())
 
-    def record(self, ts, status, method, commands, op):
+    def record(self, ts, status, method, commands, op) -> None:
         if self.options.log_enabled:
             self.log.append(LogRecord(ts, status, method, list(commands), op))
         if self.options.request_log_enabled:
@@ -230,7 +231,7 @@ class SimPortal:
             res = REGISTRY[method].fn(ctx, params)
         return res if isinstance(res, Result) else Result(res)
 
-    def _keyset(self, method, params, id_key="ID", wrap=None, filter_key="filter", filter_id=None):
+    def _keyset(self, method, params, id_key="ID", wrap=None, filter_key="filter", filter_id=None) -> list:
         out, last = [], 0
         while True:
             p = dict(params)
@@ -312,7 +313,7 @@ class SimPortal:
         raise KeyError(f"unknown ground-truth entity {entity!r}")
 
     # ------------------------------------------------------------------ mutations
-    def _table_key(self, entity: str):
+    def _table_key(self, entity: str) -> tuple:
         e = entity.lower()
         if e.startswith("spa:"):
             return f"spa{int(e[4:])}", e
@@ -320,7 +321,7 @@ class SimPortal:
             return e, e
         raise KeyError(f"entity {entity!r} cannot be edited")
 
-    def _fields(self, key):
+    def _fields(self, key) -> Optional[dict]:
         if key in LEGACY:
             return {f.code: f for f in legacy_fields(self.world, key)}
         if key.startswith("spa"):
@@ -328,7 +329,7 @@ class SimPortal:
             return {f.code: f for f in spa_std(etid) + self.world.ufs[key]}
         return None
 
-    def _convert(self, f, v):
+    def _convert(self, f, v) -> Any:
         c = self.clock
         if v is None or f is None:
             return v
@@ -376,7 +377,7 @@ class SimPortal:
             out[name] = v
         return out
 
-    def _stage_effects(self, key, table, id_, out, now, created=False):
+    def _stage_effects(self, key, table, id_, out, now, created=False) -> None:
         """Stage changes: semantic flags, MOVED_TIME and a stage-history row."""
         w = self.world
         if key == "deal" and "STAGE_ID" in out:
@@ -396,7 +397,7 @@ class SimPortal:
             out.update(stageSemanticId=sem, movedTime=now, categoryId=cat)
             w.add_history(key, id_, out["stageId"], 1 if created else (2 if sem == "P" else 3), now)
 
-    def update(self, entity: str, id_: int, **changes):
+    def update(self, entity: str, id_: int, **changes) -> None:
         """Edit a row; bumps its modify key (DATE_MODIFY / LAST_UPDATED / TIMESTAMP_X / updatedTime) to now()."""
         key, _ = self._table_key(entity)
         with self.lock:
@@ -444,12 +445,12 @@ class SimPortal:
             t.append_row(new_id, colvals, rest)
             return new_id
 
-    def delete(self, entity: str, id_: int):
+    def delete(self, entity: str, id_: int) -> None:
         key, _ = self._table_key(entity)
         with self.lock:
             self.world.tables[key].delete(int(id_))
 
-    def _bump_deal(self, deal_id, touch):
+    def _bump_deal(self, deal_id, touch) -> None:
         t = self.world.tables["deal"]
         if t.pos(deal_id) is None:
             raise KeyError(f"deal {deal_id} not found")
@@ -458,7 +459,7 @@ class SimPortal:
         else:
             t.touch()
 
-    def set_product_rows(self, deal_id: int, rows: list, touch: bool = False):
+    def set_product_rows(self, deal_id: int, rows: list, touch: bool = False) -> None:
         """Replace a deal's product rows (dicts as crm.deal.productrows.get returns them; missing keys get
         defaults, missing/None ID gets a new id).  OPPORTUNITY follows the rows.  DATE_MODIFY is bumped only
         with touch=True (whether crm.deal.productrows.set bumps it on a real portal is unconfirmed; use
@@ -488,7 +489,7 @@ class SimPortal:
             w.rows_override[int(deal_id)] = out
             self._bump_deal(deal_id, touch)
 
-    def set_deal_contacts(self, deal_id: int, contact_ids: list, touch: bool = False):
+    def set_deal_contacts(self, deal_id: int, contact_ids: list, touch: bool = False) -> None:
         """Replace a deal's contact bindings (first = primary); also changes the deal's CONTACT_ID."""
         with self.lock:
             self.world.contacts_override[int(deal_id)] = [
@@ -542,7 +543,7 @@ class SimPortal:
         return int(deal_id)
 
     def add_user_field(self, entity: str, code: str, uf_type: str, multiple=False, label=None, items=None,
-                       value_fn=None):
+                       value_fn=None) -> Field:
         """Add a UF (legacy entities: UF_CRM_*; SPAs 'spa:128': ufCrm1_*) visible in *.fields and rows."""
         key, _ = self._table_key(entity)
         if key not in ("deal", "contact", "company", "lead") and not key.startswith("spa"):

@@ -11,7 +11,7 @@ from .common import DAY, PORTAL_HOST
 
 
 class ActivityRows:
-    def _build_activity(self, ids, rnd):
+    def _build_activity(self, ids, rnd) -> None:
         n = len(ids)
         created, modified = self._times(n, rnd, 0.5)
         start, otype, oid = array("q"), array("q"), array("q")
@@ -34,7 +34,7 @@ class ActivityRows:
         (6, "IMOPENLINES_SESSION", "IMOPENLINES_SESSION", "Open Channel chat", 0.93),
         (3, "TASKS", "TASK", "Task", 1.0)]
 
-    def _gen_activity(self, id_, pos):
+    def _gen_activity(self, id_, pos) -> dict:
         t = self.tables["activity"]
         cols = t.cols
         r = self.rng("activity", id_)

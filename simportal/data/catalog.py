@@ -10,7 +10,7 @@ from ..store import Table
 
 
 class CatalogRows:
-    def _gen_product(self, id_, pos):
+    def _gen_product(self, id_, pos) -> dict:
         r = self.rng("product", id_)
         rnd = r.random
         name = f"{R.PRODUCT_WORDS[int(rnd() * len(R.PRODUCT_WORDS))]} {chr(65 + int(rnd() * 26))}{id_}"
@@ -35,13 +35,13 @@ class CatalogRows:
                 "CREATED_BY": 1, "MODIFIED_BY": self.user_pick(rnd),
                 "PROPERTY_101": color, "PROPERTY_102": tags, "PROPERTY_103": warranty}
 
-    def _build_sections(self):
+    def _build_sections(self) -> None:
         t = Table("productsection", self._gen_section, {})
         t.ids = array("q", (2 * i + 1 for i in range(len(R.PRODUCT_SECTIONS))))  # ids with gaps
         self.tables["productsection"] = t
         self.ufs["productsection"] = []
 
-    def _gen_section(self, id_, pos):
+    def _gen_section(self, id_, pos) -> dict:
         name, parent = R.PRODUCT_SECTIONS[pos]
         return {"ID": id_, "CATALOG_ID": 25, "SECTION_ID": None if parent is None else 2 * parent + 1,
                 "NAME": name, "XML_ID": f"section{id_}", "CODE": name.lower()}

@@ -9,14 +9,14 @@ from .common import weighted
 
 
 class ClientRows:
-    def _build_lead_cols(self, t, n, rnd):
+    def _build_lead_cols(self, t, n, rnd) -> None:
         st = StrCol()
         codes = [st.code(s[0]) for s in R.LEAD_PIPELINE[1]]
         for _ in range(n):
             st.a.append(codes[weighted(rnd, R.LEAD_STAGE_WEIGHTS)])
         t.cols["STATUS_ID"] = st
 
-    def _gen_contact(self, id_, pos):
+    def _gen_contact(self, id_, pos) -> dict:
         t = self.tables["contact"]
         r = self.rng("contact", id_)
         rnd = r.random
@@ -54,7 +54,7 @@ class ClientRows:
         self._gen_ufs(r, "contact", id_, row, c)
         return row
 
-    def _gen_company(self, id_, pos):
+    def _gen_company(self, id_, pos) -> dict:
         t = self.tables["company"]
         r = self.rng("company", id_)
         rnd = r.random
@@ -87,7 +87,7 @@ class ClientRows:
         self._gen_ufs(r, "company", id_, row, c)
         return row
 
-    def _gen_lead(self, id_, pos):
+    def _gen_lead(self, id_, pos) -> dict:
         t = self.tables["lead"]
         r = self.rng("lead", id_)
         rnd = r.random

@@ -5,13 +5,14 @@ A mixin of `World` (world.py): it reads the World's tables, counts and random st
 from __future__ import annotations
 
 from array import array
+from typing import Optional
 
 from .. import refdata as R
 from ..store import IntCol, Table
 
 
 class CrmTables:
-    def _build_crm(self):
+    def _build_crm(self) -> None:
         c = self.counts
         # contacts / companies / leads / deals / activities / products
         for ent in ("company", "contact", "lead", "deal", "activity", "product"):
@@ -39,7 +40,7 @@ class CrmTables:
             t.ids = ids
             self.tables[ent] = t
 
-    def _multifields(self, r, ent_code, id_, phones, emails, webs, ims):
+    def _multifields(self, r, ent_code, id_, phones, emails, webs, ims) -> dict:
         rnd = r.random
         out = {}
         base = ent_code * 100_000_000 + id_ * 10
@@ -64,14 +65,14 @@ class CrmTables:
             out["IM"] = [(str(base + k), R.IM_TYPES[int(rnd() * 5)], f"im_{id_}", "IM")]
         return out
 
-    def _counts_mf(self, rnd):
+    def _counts_mf(self, rnd) -> tuple:
         x = rnd()
         phones = 0 if x < 0.2 else 1 if x < 0.7 else 2 + int(rnd() * 2)
         x = rnd()
         emails = 0 if x < 0.3 else 1 if x < 0.85 else 2
         return phones, emails, rnd() < 0.15, rnd() < 0.1
 
-    def _address(self, r, row, prefix="ADDRESS"):
+    def _address(self, r, row, prefix="ADDRESS") -> None:
         rnd = r.random
         if rnd() < 0.7:
             for s in ("", "_2", "_CITY", "_POSTAL_CODE", "_REGION", "_PROVINCE", "_COUNTRY", "_COUNTRY_CODE",
@@ -84,14 +85,14 @@ class CrmTables:
                     prefix + "_PROVINCE": None, prefix + "_COUNTRY": country, prefix + "_COUNTRY_CODE": cc,
                     prefix + "_LOC_ADDR_ID": int(rnd() * 100000) + 1})
 
-    def _utm(self, rnd, row):
+    def _utm(self, rnd, row) -> None:
         if rnd() < 0.85:
             row.update(UTM_SOURCE=None, UTM_MEDIUM=None, UTM_CAMPAIGN=None, UTM_CONTENT=None, UTM_TERM=None)
         else:
             row.update(UTM_SOURCE="google", UTM_MEDIUM="cpc", UTM_CAMPAIGN=f"spring_{int(rnd() * 9)}",
                        UTM_CONTENT=None, UTM_TERM="crm software")
 
-    def _last_activity(self, rnd, row, c, m):
+    def _last_activity(self, rnd, row, c, m) -> None:
         if rnd() < 0.4:
             row["LAST_ACTIVITY_TIME"] = None
             row["LAST_ACTIVITY_BY"] = None
@@ -99,12 +100,12 @@ class CrmTables:
             row["LAST_ACTIVITY_TIME"] = c + int(rnd() * (m - c + 1))
             row["LAST_ACTIVITY_BY"] = self.user_pick(rnd)
 
-    def _people(self, rnd, row, c, m):
+    def _people(self, rnd, row, c, m) -> None:
         row["ASSIGNED_BY_ID"] = self.user_pick(rnd)
         row["CREATED_BY_ID"] = self.user_pick(rnd)
         row["MODIFY_BY_ID"] = row["CREATED_BY_ID"] if m == c else self.user_pick(rnd)
 
-    def _comment(self, rnd):
+    def _comment(self, rnd) -> Optional[str]:
         x = rnd()
         if x < 0.6:
             return None

@@ -6,13 +6,14 @@ from __future__ import annotations
 import random
 from array import array
 from bisect import bisect_right
+from typing import Optional
 
 from .. import refdata as R
 from .common import ENT_CODE, PORTAL_HOST, mix
 
 
 class DealChildren:
-    def _build_children(self):
+    def _build_children(self) -> None:
         n = len(self.init_ids["deal"])
         rnd = self.seq_rng("comment").random
         ncom, nrows = bytearray(n), bytearray(n)
@@ -37,7 +38,7 @@ class DealChildren:
         self.next_row_id = self.deal_row_first[-1] + nrows[-1] if n else 1
 
     @staticmethod
-    def _prefix(counts, start):
+    def _prefix(counts, start) -> array:
         out = array("q")
         cur = start
         for c in counts:
@@ -80,7 +81,7 @@ class DealChildren:
             out = [{**r, "COMMENT": self.comment_edits[r["ID"]]} if r["ID"] in self.comment_edits else r for r in out]
         return out
 
-    def comment_owner(self, comment_id: int):
+    def comment_owner(self, comment_id: int) -> Optional[int]:
         """The deal a (not deleted) comment belongs to, or None."""
         ids = self.init_ids["deal"]
         ip = bisect_right(self.deal_com_first, comment_id) - 1

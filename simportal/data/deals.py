@@ -11,7 +11,7 @@ HEAVY_DEAL_POS = 2   # position of the (never recurring) deal with > 50 timeline
 
 
 class DealRows:
-    def _build_deal_cols(self, t, n, rnd):
+    def _build_deal_cols(self, t, n, rnd) -> None:
         cat, stage, rec = IntCol(), StrCol(), StrCol(["N", "Y"])
         codes = {k: [stage.code(s[0]) for s in p[3]] for k, p in R.DEAL_PIPELINES.items()}
         weights = R.DEAL_STAGE_WEIGHTS
@@ -27,11 +27,11 @@ class DealRows:
             rec.a.append(1 if (i in forced_rec or r_) else 0)
         t.cols.update({"CATEGORY_ID": cat, "STAGE_ID": stage, "IS_RECURRING": rec})
 
-    def stage_info(self, code: str):
+    def stage_info(self, code: str) -> tuple:
         """stage code -> (category id, semantic 'P'/'S'/'F', index in pipeline, pipeline stages)."""
         return self._stage_index[code]
 
-    def _gen_deal(self, id_, pos):
+    def _gen_deal(self, id_, pos) -> dict:
         t = self.tables["deal"]
         r = self.rng("deal", id_)
         rnd = r.random
@@ -81,7 +81,7 @@ class DealRows:
         self._gen_ufs(r, "deal", id_, row, c)
         return row
 
-    def deal_contacts_raw(self, deal_id, r):
+    def deal_contacts_raw(self, deal_id, r) -> list:
         """[(contact_id, sort, role_id, is_primary)] - 0, 1 or several, exactly one primary."""
         rnd = r.random
         x = rnd()

@@ -7,11 +7,11 @@ from .. import refdata as R
 
 
 class Directories:
-    def _build_statuses(self):
+    def _build_statuses(self) -> None:
         rows = []
         sid = 0
 
-        def add(entity, code, name, sort, system, cat=None, sem=None, stage=False):
+        def add(entity, code, name, sort, system, cat=None, sem=None, stage=False) -> None:
             nonlocal sid
             sid += 1
             row = {"ID": str(sid), "ENTITY_ID": entity, "STATUS_ID": code, "NAME": name,
@@ -55,7 +55,7 @@ class Directories:
                  "originId": "", "originatorId": ""}
                 for cid, (name, sort, dflt, _) in spec["categories"].items()]
 
-    def _add_status(self, entity, code, name, sort, system, cat=None, sem=None, stage=False):
+    def _add_status(self, entity, code, name, sort, system, cat=None, sem=None, stage=False) -> None:
         row = {"ID": str(len(self.statuses) + 1), "ENTITY_ID": entity, "STATUS_ID": code, "NAME": name,
                "NAME_INIT": name if system == "Y" else "", "SORT": str(sort), "SYSTEM": system,
                "CATEGORY_ID": None if cat is None else str(cat)}

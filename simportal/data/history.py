@@ -8,7 +8,7 @@ from ..store import IntCol, StrCol, Table
 
 
 class StageHistory:
-    def _build_history(self):
+    def _build_history(self) -> None:
         idx = {}
         for cat, (_, _, _, stages) in R.DEAL_PIPELINES.items():
             proc = [s[0] for s in stages if s[2] is None]
@@ -33,7 +33,7 @@ class StageHistory:
             _, self.tables[f"spa{etid}_stage_history"] = self._hist_table(
                 f"spa{etid}", "stageId", lambda s: s, f"spa{etid}_stage_history", spa=True)
 
-    def _hist_table(self, ent, stage_col, keyf, name, spa=False):
+    def _hist_table(self, ent, stage_col, keyf, name, spa=False) -> tuple:
         t = self.tables[ent]
         rnd = self.seq_rng(name).random
         ccol = "createdTime" if spa else "DATE_CREATE"
@@ -47,7 +47,7 @@ class StageHistory:
                               h.cols["STAGE_ID"], h.cols["CATEGORY_ID"].a)
         sidx = self._stage_index
 
-        def gen(id_, pos):
+        def gen(id_, pos) -> dict:
             return {"ID": id_, "SEM": sidx[keyf(st.get(pos))][1]}
         h.gen = gen
         hid = 0
@@ -77,7 +77,7 @@ class StageHistory:
         names = {"deal": "deal_stage_history", "lead": "lead_stage_history"}
         return self.tables[names.get(ent, f"{ent}_stage_history")]
 
-    def add_history(self, ent: str, owner_id: int, stage: str, type_id: int, when: int):
+    def add_history(self, ent: str, owner_id: int, stage: str, type_id: int, when: int) -> None:
         h = self.hist_table_for(ent)
         cat = None
         if ent != "lead":

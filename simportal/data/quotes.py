@@ -10,7 +10,7 @@ from ..store import IntCol, StrCol, Table
 
 
 class Quotes:
-    def _build_quotes(self, n):
+    def _build_quotes(self, n) -> None:
         rnd = self.seq_rng("quote").random
         ids = self._ids(n, rnd)
         created, modified = self._times(n, rnd, 0.6)
@@ -28,7 +28,7 @@ class Quotes:
             self._add_status("QUOTE_STATUS", code, name, 10 * (i + 1), "Y", sem=sem, stage=True)
 
     @staticmethod
-    def _weighted_index(rnd, weights):
+    def _weighted_index(rnd, weights) -> int:
         x = rnd() * sum(weights)
         for i, w in enumerate(weights):
             x -= w
@@ -36,7 +36,7 @@ class Quotes:
                 return i
         return len(weights) - 1
 
-    def _gen_quote(self, id_, pos):
+    def _gen_quote(self, id_, pos) -> dict:
         t = self.tables["quote"]
         rnd = self.rng("quote", id_).random
         c = t.cols["DATE_CREATE"].a[pos]
@@ -53,7 +53,7 @@ class Quotes:
                 "OPENED": "Y", "COMMENTS": None if rnd() < 0.7 else "Prices valid for 30 days",
                 "ASSIGNED_BY_ID": assigned, "CREATED_BY_ID": assigned, "MODIFY_BY_ID": assigned}
 
-    def _build_invoices(self, n):
+    def _build_invoices(self, n) -> None:
         etid, key = 31, "spa31"
         spec = R.BUILTIN_TYPES[etid]
         rnd = self.seq_rng(key).random

@@ -10,7 +10,7 @@ from ..store import IntCol, Table
 
 
 class Requisites:
-    def _build_requisites(self):
+    def _build_requisites(self) -> None:
         """One requisite for most companies and a few contacts (ENTITY_TYPE_ID 4 / 3); each has a
         legal address (TYPE_ID 6) and some an actual one (TYPE_ID 1), bound to the requisite
         (ENTITY_TYPE_ID 8) and anchored to its company or contact."""
@@ -39,7 +39,7 @@ class Requisites:
         self.tables["address"] = a
         self.ufs["address"] = []
 
-    def _gen_requisite(self, id_, pos):
+    def _gen_requisite(self, id_, pos) -> dict:
         t = self.tables["requisite"]
         rnd = self.rng("requisite", id_).random
         etype = t.cols["ENTITY_TYPE_ID"].a[pos]
@@ -53,7 +53,7 @@ class Requisites:
                 "RQ_INN": f"{int(rnd() * 9e9) + 10**9}", "RQ_KPP": None if not company else f"{int(rnd() * 9e8) + 10**8}",
                 "RQ_VAT_ID": None if rnd() < 0.5 else f"DE{int(rnd() * 9e8) + 10**8}"}
 
-    def _gen_address(self, id_, pos):
+    def _gen_address(self, id_, pos) -> dict:
         a, t = self.tables["address"], self.tables["requisite"]
         rnd = self.rng("address", id_).random
         rpos = t.pos(a.cols["ENTITY_ID"].a[pos])

@@ -4,6 +4,7 @@ A mixin of `World` (world.py): it reads the World's tables, counts and random st
 from __future__ import annotations
 
 from array import array
+from typing import Callable
 
 from .. import refdata as R
 from ..schema import UF, Field
@@ -11,7 +12,7 @@ from ..store import IntCol, StrCol, Table
 
 
 class SmartProcesses:
-    def _build_spa(self):
+    def _build_spa(self) -> None:
         for etid, spec in R.SPA_TYPES.items():
             key = f"spa{etid}"
             rnd = self.seq_rng(key).random
@@ -32,7 +33,7 @@ class SmartProcesses:
             self.init_ids[key] = array("q", ids)
             self.ufs[key] = self._spa_ufs(etid, spec["id"])
 
-    def _spa_ufs(self, etid, type_id):
+    def _spa_ufs(self, etid, type_id) -> list:
         out = []
         base = 1721812915 if etid == 128 else 1730000000
         defs = [(1, "money", False, "Budget"), (2, "enumeration", False, "Priority"), (3, "boolean", False, "Urgent"),
@@ -50,12 +51,12 @@ class SmartProcesses:
             out.append(f)
         return out
 
-    def _gen_spa(self, etid):
+    def _gen_spa(self, etid) -> Callable[[int, int], dict]:
         spec = R.type_spec(etid)
         key = f"spa{etid}"
         flags = spec["flags"]
 
-        def gen(id_, pos):
+        def gen(id_, pos) -> dict:
             t = self.tables[key]
             r = self.rng(key, id_)
             rnd = r.random

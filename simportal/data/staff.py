@@ -9,7 +9,7 @@ from .common import PORTAL_HOST
 
 
 class Staff:
-    def _build_users(self):
+    def _build_users(self) -> None:
         n = self.n_users
         rnd = self.seq_rng("user").random
         self.user_kind = {}   # id -> "employee" | "fired" | "extranet"
@@ -33,7 +33,7 @@ class Staff:
         self._user_reg = created
         self.tables["user"] = t
 
-    def _gen_user(self, uid, pos):
+    def _gen_user(self, uid, pos) -> dict:
         r = self.rng("user", uid)
         rnd = r.random
         kind = self.user_kind.get(uid, "employee")
@@ -71,7 +71,7 @@ class Staff:
         }
         return row
 
-    def _build_departments(self):
+    def _build_departments(self) -> None:
         n = self.n_departments
         rnd = self.seq_rng("department").random
         self.dept_parent = {1: None}
@@ -84,7 +84,7 @@ class Staff:
         self._dept_names = [names[i] if i < len(names) else f"Team {i}" for i in range(n)]
         self.tables["department"] = t
 
-    def _gen_department(self, did, pos):
+    def _gen_department(self, did, pos) -> dict:
         r = self.rng("department", did)
         head = None if did == 3 or r.random() < 0.2 else self.active_users[int(r.random() * len(self.active_users))]
         name = self._dept_names[did - 1] if did - 1 < len(self._dept_names) else f"Team {did}"

@@ -11,7 +11,7 @@ from .common import DAY
 
 
 class Tasks:
-    def _build_tasks(self, n):
+    def _build_tasks(self, n) -> None:
         rnd = self.seq_rng("task").random
         ids = self._ids(n, rnd)
         created, modified = self._times(n, rnd, 0.7)
@@ -25,7 +25,7 @@ class Tasks:
         self.tables["task"] = t
         self.init_ids["task"] = array("q", ids)
 
-    def _gen_task(self, id_, pos):
+    def _gen_task(self, id_, pos) -> dict:
         t = self.tables["task"]
         rnd = self.rng("task", id_).random
         c = t.cols["CREATED_DATE"].a[pos]

@@ -10,7 +10,7 @@ from .common import DAY
 
 
 class Telephony:
-    def _build_calls(self):
+    def _build_calls(self) -> None:
         n = self.n_calls
         rnd = self.seq_rng("call").random
         created, _ = self._times(n, rnd, 0.0)
@@ -18,7 +18,7 @@ class Telephony:
         t.ids = array("q", range(1, n + 1))
         self.tables["call"] = t
 
-    def _gen_call(self, id_, pos):
+    def _gen_call(self, id_, pos) -> dict:
         r = self.rng("call", id_)
         rnd = r.random
         start = self.tables["call"].cols["CALL_START_DATE"].a[pos]
@@ -45,7 +45,7 @@ class Telephony:
                 "REDIAL_ATTEMPT": None, "COMMENT": None, "RECORD_DURATION": dur if rec else None,
                 "RECORD_FILE_ID": 400_000 + id_ if rec else None, "CALL_TYPE": ctype}
 
-    def _build_openlines(self):
+    def _build_openlines(self) -> None:
         t = Table("openline", self._gen_openline, {"DATE_MODIFY": IntCol()}, modify_key="DATE_MODIFY")
         names = ["Website chat", "Telegram support", "VIP Support Line", "Instagram Direct"]
         self._ol_names = names
@@ -54,7 +54,7 @@ class Telephony:
             t.cols["DATE_MODIFY"].append(self.t0 + (i + 1) * 90 * DAY)
         self.tables["openline"] = t
 
-    def _gen_openline(self, id_, pos):
+    def _gen_openline(self, id_, pos) -> dict:
         r = self.rng("openline", id_)
         rnd = r.random
         queue = sorted({self.user_pick(rnd) for _ in range(1 + int(rnd() * 3))})

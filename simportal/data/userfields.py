@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from typing import Any, Callable
 
 from .. import refdata as R
 from ..schema import Field, uf_from_user
@@ -12,7 +13,7 @@ from .common import DAY, ENT_CODE, mix
 
 
 class UserFieldValues:
-    def _gen_ufs(self, r, ent, id_, row, created):
+    def _gen_ufs(self, r, ent, id_, row, created) -> None:
         rnd = r.random
         plan = self._uf_plans.get(ent)
         if plan is None or plan[0] != len(self.ufs[ent]):
@@ -28,7 +29,7 @@ class UserFieldValues:
             else:
                 row[code] = g(rnd, id_, created)
 
-    def _uf_plan(self, ent):
+    def _uf_plan(self, ent) -> list:
         out = []
         for f in self.ufs[ent]:
             builtin = f.value_fn is None and "_num" in f.extra
@@ -36,14 +37,14 @@ class UserFieldValues:
                         self._uf_gen(f) if builtin else None))
         return out
 
-    def added_uf_value(self, ent, f, id_):
+    def added_uf_value(self, ent, f, id_) -> Any:
         if f.value_fn is not None:
             return f.value_fn(id_)
         r = random.Random(mix(self.seed, ENT_CODE["uf"] + zlib.crc32(f.code.encode()), id_))
         created = self.anchor - int(r.random() * 700 * DAY)
         return self.uf_value(r.random, f, id_, created)
 
-    def uf_value(self, rnd, f: Field, id_, created):
+    def uf_value(self, rnd, f: Field, id_, created) -> Any:
         if rnd() < f.empty_rate:
             return [] if f.multiple else None
         g = f.extra.get("_gen")
@@ -54,7 +55,7 @@ class UserFieldValues:
             return sorted(set(vals)) if f.uf_type == "enumeration" else vals
         return g(rnd, id_, created)
 
-    def _uf_gen(self, f: Field):
+    def _uf_gen(self, f: Field) -> Callable[[Callable[[], float], int, int], Any]:
         """Value generator for one UF type: fn(rnd, id, created) -> raw value."""
         t = f.uf_type
         day_of = self.clock.day_of

@@ -8,6 +8,7 @@ import time
 import zlib
 from array import array
 from bisect import bisect_left
+from typing import Optional
 
 from ..schema import make_ufs
 from ..store import Table
@@ -36,7 +37,7 @@ class World(CrmTables, ClientRows, DealRows, ActivityRows, CatalogRows, UserFiel
             StageHistory, DealChildren, Telephony, Directories, Quotes, Requisites, Tasks):
     """Every table of the portal, built at construction; rows generated on demand."""
 
-    def __init__(self, size: int = 1000, seed: int = 42, clock=None, anchor: int | None = None):
+    def __init__(self, size: int = 1000, seed: int = 42, clock=None, anchor: int | None = None) -> None:
         if not 1 <= size <= 5_000_000:
             raise ValueError("size must be between 1 and 5,000,000")
         self.size, self.seed, self.clock = size, seed, clock
@@ -90,7 +91,7 @@ class World(CrmTables, ClientRows, DealRows, ActivityRows, CatalogRows, UserFiel
             ids.append(cur)
         return ids
 
-    def _times(self, n: int, rnd, edit_rate: float = 0.55):
+    def _times(self, n: int, rnd, edit_rate: float = 0.55) -> tuple:
         created, modified = array("q"), array("q")
         span = self.anchor - self.t0 - 3600
         t0, anchor = self.t0, self.anchor
@@ -113,7 +114,7 @@ class World(CrmTables, ClientRows, DealRows, ActivityRows, CatalogRows, UserFiel
         ids = self.init_ids[ent]
         return ids[int(rnd() * len(ids))]
 
-    def init_pos(self, ent: str, id_: int):
+    def init_pos(self, ent: str, id_: int) -> Optional[int]:
         ids = self.init_ids[ent]
         i = bisect_left(ids, id_)
         return i if i < len(ids) and ids[i] == id_ else None
@@ -125,7 +126,7 @@ class World(CrmTables, ClientRows, DealRows, ActivityRows, CatalogRows, UserFiel
     def file_obj(self, fid: int) -> dict:
         return {"id": fid}
 
-    def _build_more(self):
+    def _build_more(self) -> None:
         size = self.size
         self._build_quotes(max(6, round(size * 0.05)))
         self._build_invoices(max(5, size // 40))

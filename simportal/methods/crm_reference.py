@@ -21,7 +21,7 @@ STATUS_FIELDS = {n: F(n, t, n, k) for n, t, k in [
 
 
 @method("crm.status.list", "crm")
-def crm_status_list(ctx: Ctx, params):
+def crm_status_list(ctx: Ctx, params) -> Result:
     flt = array_param(params, "filter")
     order = array_param(params, "order")
     flt = flt if isinstance(flt, dict) else {}
@@ -61,7 +61,7 @@ def currency_rows(world) -> list:
 
 
 @method("crm.currency.list", "crm")
-def crm_currency_list(ctx: Ctx, params):
+def crm_currency_list(ctx: Ctx, params) -> Result:
     rows = currency_rows(ctx.world)
     order = ci_get(params, "order")
     if isinstance(order, dict):  # field names in lower case (the docs' example: {"sort": "asc"})
@@ -75,7 +75,7 @@ def crm_currency_list(ctx: Ctx, params):
 
 
 @method("crm.currency.fields", "crm")
-def crm_currency_fields(ctx: Ctx, params):
+def crm_currency_fields(ctx: Ctx, params) -> dict:
     return {f.code: f.descriptor() for f in CURRENCY_FIELDS.values()}
 
 
@@ -111,7 +111,7 @@ def _check_type_order(order: dict) -> None:
 
 
 @method("crm.type.list", "crm", is_list=True, controller=True)
-def crm_type_list(ctx: Ctx, params):
+def crm_type_list(ctx: Ctx, params) -> Result:
     if not ctx.hook.crm_admin:
         raise ApiError("ACCESS_DENIED", "Access denied")
     rows = spa_types(ctx.world)
@@ -138,7 +138,7 @@ def crm_type_list(ctx: Ctx, params):
 
 
 @method("crm.category.list", "crm", is_list=True, controller=True)
-def crm_category_list(ctx: Ctx, params):
+def crm_category_list(ctx: Ctx, params) -> Result:
     etid = php_intval(ci_get(params, "entityTypeId"))
     if etid != 2 and etid not in refdata.SPA_TYPES:
         raise ApiError("NOT_FOUND", "Smart process not found" if etid >= 128 else

@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import operator
+from typing import Optional
 
 from .. import query
 from ..errors import ApiError, generic
 from ..util import ci_get, php_intval, values_of
 from .paging import nav, page_result
-from .registry import Ctx, method
+from .registry import Ctx, Result, method
 
 # ---------------------------------------------------------------- crm.deal.productrows.get, contacts
 
-def _deal_id(params, message):
+def _deal_id(params, message) -> int:
     v = ci_get(params, "id")
     if isinstance(v, (list, dict)) or php_intval(v) <= 0:
         raise generic(message)
@@ -21,7 +22,7 @@ def _deal_id(params, message):
 
 
 @method("crm.deal.productrows.get", "crm")
-def deal_productrows_get(ctx: Ctx, params):
+def deal_productrows_get(ctx: Ctx, params) -> list:
     did = _deal_id(params, "The parameter id is invalid or not defined.")
     if ctx.world.tables["deal"].pos(did) is None:
         raise generic("Not found")
@@ -35,7 +36,7 @@ def deal_productrows_get(ctx: Ctx, params):
 
 
 @method("crm.deal.contact.items.get", "crm")
-def deal_contact_items_get(ctx: Ctx, params):
+def deal_contact_items_get(ctx: Ctx, params) -> list:
     did = _deal_id(params, "The parameter ownerEntityID is invalid or not defined.")
     t = ctx.world.tables["deal"]
     if t.pos(did) is None:
@@ -78,7 +79,7 @@ def _row_camel(raw: dict) -> dict:
     return out
 
 
-def _owner_ids(ctx: Ctx, flt: dict):
+def _owner_ids(ctx: Ctx, flt: dict) -> Optional[list]:
     """The deals whose rows to list: a list of ids, or None for every deal (an ignored array).
 
     Mirrors the controller: `=ownerType`/`=ownerId` required; one positive id the caller may read;
@@ -133,7 +134,7 @@ def _row_matches(raw: dict, conditions: list) -> bool:
 
 
 @method("crm.item.productrow.list", "crm", is_list=True, controller=True)
-def crm_item_productrow_list(ctx: Ctx, params):
+def crm_item_productrow_list(ctx: Ctx, params) -> Result:
     """Product rows of one CRM object - or of many, with `=ownerId` an array (`productrow_array`)."""
     flt = ci_get(params, "filter")
     if not isinstance(flt, dict):

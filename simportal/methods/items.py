@@ -11,7 +11,7 @@ from ..schema import DATE, DT, FILE, FLOAT2, INT, RAW, F, legacy_fields
 from ..util import ci_get, php_intval, values_of
 from ..wire import item_plan, render_items
 from .paging import list_page, page_result
-from .registry import Ctx, method
+from .registry import Ctx, Result, method
 
 
 def spa_std(etid: int) -> list:
@@ -99,7 +99,7 @@ def _fm(raw) -> list:
     return out
 
 
-def item_source(ctx: Ctx, params):
+def item_source(ctx: Ctx, params) -> tuple:
     etid = php_intval(ci_get(params, "entityTypeId"))
     w = ctx.world
     if etid in refdata.SPA_TYPES or (etid in refdata.BUILTIN_TYPES and ctx.opts.smart_invoices):
@@ -111,7 +111,7 @@ def item_source(ctx: Ctx, params):
     raise ApiError("NOT_FOUND", "Smart process not found")
 
 
-def _fmap(fields):
+def _fmap(fields) -> dict:
     m = {}
     for f in fields:
         m[f.code] = f
@@ -120,7 +120,7 @@ def _fmap(fields):
     return m
 
 
-def _item_select(fields, select):
+def _item_select(fields, select) -> list:
     sel = [str(x) for x in values_of(select) if not isinstance(x, (dict, list))] if select else ["*"]
     if not sel:
         sel = ["*"]
@@ -137,7 +137,7 @@ def _item_select(fields, select):
 
 
 @method("crm.item.list", "crm", is_list=True, controller=True)
-def crm_item_list(ctx: Ctx, params):
+def crm_item_list(ctx: Ctx, params) -> Result:
     etid, table, fields = item_source(ctx, params)
     fmap = _fmap([f for f in fields if f.group not in ("itemonly", "fmonly")])
     flt = ci_get(params, "filter") or {}
@@ -167,7 +167,7 @@ def crm_item_list(ctx: Ctx, params):
 
 
 @method("crm.item.fields", "crm", controller=True)
-def crm_item_fields(ctx: Ctx, params):
+def crm_item_fields(ctx: Ctx, params) -> dict:
     _, _, fields = item_source(ctx, params)
     orig = str(ci_get(params, "useOriginalUfNames") or "N").upper() == "Y"
     out = {}

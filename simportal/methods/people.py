@@ -33,7 +33,7 @@ def _user_allowed(scopes) -> set | None:
     return allowed
 
 
-def _bool_flag(v):
+def _bool_flag(v) -> bool:
     if isinstance(v, bool):
         return v
     if isinstance(v, (int, float)):
@@ -41,7 +41,7 @@ def _bool_flag(v):
     return str(v).strip().lower() in ("y", "true", "1")
 
 
-def render_user(raw, clock, allowed, select):
+def render_user(raw, clock, allowed, select) -> dict:
     out = {}
     for k in USER_FIELDS_TITLES:
         if k not in raw:
@@ -70,7 +70,7 @@ def render_user(raw, clock, allowed, select):
 
 
 @method("user.get", ("user", "user_basic", "user_brief"), is_list=True)
-def user_get(ctx: Ctx, params):
+def user_get(ctx: Ctx, params) -> Result:
     table = ctx.world.tables["user"]
     flt = ci_get(params, "FILTER")
     if not isinstance(flt, dict):
@@ -115,7 +115,7 @@ def user_get(ctx: Ctx, params):
 
 
 @method("user.fields", ("user", "user_basic", "user_brief"))
-def user_fields(ctx: Ctx, params):
+def user_fields(ctx: Ctx, params) -> dict:
     allowed = _user_allowed(ctx.hook.scopes)
     return {k: v for k, v in USER_FIELDS_TITLES.items() if allowed is None or k in allowed}
 

@@ -5,10 +5,10 @@ from .registry import Ctx, method
 
 
 @method("scope")
-def scope(ctx: Ctx, params):
+def scope(ctx: Ctx, params) -> list:
     return sorted(ctx.hook.scopes)
 
 
 @method("server.time")
-def server_time(ctx: Ctx, params):
+def server_time(ctx: Ctx, params) -> str:
     return ctx.clock.fmt_dt(ctx.portal.epoch())

@@ -8,11 +8,13 @@ ignored; 50 a page from `start` (`start=-1`: no count, as the D7 controllers). t
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .. import query
 from ..schema import DT, INT, STR, F
 from ..util import ci_get, values_of
 from .paging import list_page, page_result
-from .registry import Ctx, method
+from .registry import Ctx, Result, method
 
 TASK_FIELDS = [
     ("ID", "integer", "ID"), ("PARENT_ID", "integer", "Parent task"), ("TITLE", "string", "Name"),
@@ -48,7 +50,7 @@ def task_key(upper: str) -> str:
     return parts[0] + "".join(p.capitalize() for p in parts[1:])
 
 
-def _task_value(name, value, clock):
+def _task_value(name, value, clock) -> Any:
     if value is None:
         return None
     if name in TASK_DATES:
@@ -59,7 +61,7 @@ def _task_value(name, value, clock):
 
 
 @method("tasks.task.list", "task", is_list=True)
-def tasks_task_list(ctx: Ctx, params):
+def tasks_task_list(ctx: Ctx, params) -> Result:
     table = ctx.world.tables["task"]
     flt = ci_get(params, "filter")
     flt = {k: v for k, v in flt.items() if query.split_key(str(k))[3] in TASK_FMAP} if isinstance(flt, dict) else {}
@@ -87,7 +89,7 @@ def tasks_task_list(ctx: Ctx, params):
 
 
 @method("tasks.task.getfields", "task")  # method names are case-insensitive
-def tasks_task_get_fields(ctx: Ctx, params):
+def tasks_task_get_fields(ctx: Ctx, params) -> dict:
     out = {}
     for name, typ, title in TASK_FIELDS + TASK_UFS:
         d = {"title": title, "type": typ}

@@ -2,6 +2,8 @@
 (docs/bitrix24-api-notes.md#telephony-and-open-lines)."""
 from __future__ import annotations
 
+from typing import Any
+
 from .. import query
 from ..errors import ApiError
 from ..schema import CALL_FIELDS, DT, INT, STR, F
@@ -18,7 +20,7 @@ CALL_FILTER_FIELDS = {n: F(n, "string", n, INT if n in ("ID", "PORTAL_USER_ID", 
 CALL_OPS = {"", "!", "<", "<=", ">", ">=", "><", "!><", "?", "=", "!=", "%", "!%"}
 
 
-def render_call(raw, clock):
+def render_call(raw, clock) -> dict:
     out = {}
     for k in CALL_FIELDS:
         v = raw.get(k)
@@ -34,7 +36,7 @@ def render_call(raw, clock):
 
 
 @method("voximplant.statistic.get", "telephony", is_list=True)
-def voximplant_statistic_get(ctx: Ctx, params):
+def voximplant_statistic_get(ctx: Ctx, params) -> Result:
     if not ctx.hook.call_stats:
         raise ApiError("ACCESS_DENIED", "Access denied!", 403)
     table = ctx.world.tables["call"]
@@ -68,7 +70,7 @@ OL_FILTER_FIELDS = {n: F(n, "string", n, INT if n == "ID" else DT if n.startswit
                     for n in OL_FIELDS}
 
 
-def _ol_param(p, name):
+def _ol_param(p, name) -> Any:
     v = ci_get(p, name)
     if v is None:
         return None
@@ -78,7 +80,7 @@ def _ol_param(p, name):
 
 
 @method("imopenlines.config.list.get", "imopenlines")
-def imopenlines_config_list_get(ctx: Ctx, params):
+def imopenlines_config_list_get(ctx: Ctx, params) -> Result:
     p = ci_get(params, "PARAMS") or {}
     if not isinstance(p, dict):
         raise ApiError("INVALID_FORMAT", "A wrong format for the PARAMS field is passed")

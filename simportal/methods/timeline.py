@@ -8,7 +8,7 @@ from ..errors import ApiError, generic
 from ..schema import DT, INT, STR, F
 from ..util import ci_get, php_intval, values_of
 from .paging import list_page, nav, page_result
-from .registry import Ctx, method
+from .registry import Ctx, Result, method
 
 # ---------------------------------------------------------------- crm.timeline.comment.list
 
@@ -17,7 +17,7 @@ ENTITY_TYPES = {"deal": "deal", "lead": "lead", "contact": "contact", "company":
 
 
 @method("crm.timeline.comment.list", "crm", is_list=True)
-def timeline_comment_list(ctx: Ctx, params):
+def timeline_comment_list(ctx: Ctx, params) -> Result:
     flt = ci_get(params, "filter") or {}
     if not isinstance(flt, dict):
         raise generic("Parameter 'filter' must be array.")
@@ -79,7 +79,7 @@ TYPE_NAMES = {3: "CONTACT", 4: "COMPANY", 7: "QUOTE", 8: "REQUISITE", 14: "ORDER
 
 
 @method("crm.stagehistory.list", "crm", is_list=True, controller=True)
-def crm_stagehistory_list(ctx: Ctx, params):
+def crm_stagehistory_list(ctx: Ctx, params) -> Result:
     etid = php_intval(ci_get(params, "entityTypeId"))
     w = ctx.world
     if etid == 1:
@@ -95,7 +95,7 @@ def crm_stagehistory_list(ctx: Ctx, params):
     fmap = {n: F(n, "integer" if HIST_KINDS.get(n) == INT else "datetime" if n == "CREATED_TIME" else "string",
                  n, HIST_KINDS.get(n, STR)) for n in names}
 
-    def dt_error(name):
+    def dt_error(name) -> ApiError:
         return ApiError("WRONG_DATETIME_FORMAT", f"Wrong datetime format in field '{name}'")
 
     flt = ci_get(params, "filter") or {}

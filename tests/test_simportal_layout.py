@@ -1,5 +1,6 @@
-"""The simulated portal's modules import one another without a cycle (issue 14): read every `import`
-of simportal/ (function-level ones too) with `ast` and check that the graph is acyclic."""
+"""The simulated portal's code (issue 14): its modules import one another without a cycle (every `import`
+of simportal/, function-level ones too, read with `ast`: the graph is acyclic), and every function has a
+return annotation."""
 from __future__ import annotations
 
 import ast
@@ -88,3 +89,11 @@ def test_no_module_of_simportal_imports_one_that_imports_it_back():
 
 def test_a_cycle_would_be_found():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_every_function_has_a_return_annotation():
+    missing = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+               for path in _modules().values()
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is None]
+    assert missing == []
