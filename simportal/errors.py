@@ -1,4 +1,4 @@
-"""API error type (spec §2.2, §6)."""
+"""API error type (docs/bitrix24-api-notes.md#answer-envelope, docs/bitrix24-api-notes.md#errors)."""
 from __future__ import annotations
 
 

@@ -16,7 +16,7 @@ OFFSET_ROW_SECONDS = 1e-5    # per row skipped by LIMIT/OFFSET paging (start = 5
 
 
 def default_cost(method: str, rows: int = 0, heavy: bool = False, counted_rows: int = 0, offset: int = 0) -> float:
-    """Simulated operating seconds of ONE executed command (spec §5.2), calibrated on published figures.
+    """Simulated operating seconds of ONE executed command (docs/bitrix24-api-notes.md#limits), calibrated on published figures.
 
     * 0.02 s base per call;
     * 0.0015 s per returned row, or 0.01 s per row when the select pulls UF_* or multifields (extra
@@ -37,7 +37,7 @@ def default_cost(method: str, rows: int = 0, heavy: bool = False, counted_rows: 
     return cost
 
 
-# ---------------------------------------------------------------- leaky bucket (§5.1)
+# ---------------------------------------------------------------- leaky bucket (docs/bitrix24-api-notes.md#limits)
 
 class RateLimiter:
     """Counter per key (client IP) +1 per HTTP request, drained by ``drain`` per second; > burst => reject."""
@@ -65,7 +65,7 @@ class RateLimiter:
             self.stamp.clear()
 
 
-# ---------------------------------------------------------------- operating time (§5.2)
+# ---------------------------------------------------------------- operating time (docs/bitrix24-api-notes.md#limits)
 
 class OperatingLimiter:
     """Per (webhook, method) sliding window of 10 buckets; calls <= 0.1 s are not recorded."""

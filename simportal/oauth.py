@@ -12,7 +12,8 @@ JSON body), so a connector pointed at ``portal.base_url`` as its OAuth server ta
 * Error codes of the docs (`settings/oauth/error-codes.md`): ``invalid_request`` (no or unknown
   grant_type, a missing parameter), ``invalid_client`` (unknown client_id, wrong secret, application
   removed from the portal), ``invalid_grant``; ``PAYMENT_REQUIRED`` when the application's paid period
-  is over (``App.paid = False``). The status is 400 (401 for ``invalid_client``), as RFC 6749 §5.2.
+  is over (``App.paid = False``). The status is 400 (401 for ``invalid_client``), as RFC 6749 section 5.2
+  (https://www.rfc-editor.org/rfc/rfc6749#section-5.2).
 * Access tokens live ``options.oauth_token_lifetime`` seconds of portal time (``epoch()``, so
   ``clock_skew`` expires them without waiting). A REST call ``/rest/METHOD`` with ``auth=TOKEN``
   (query, form or JSON body; batch too) answers 401 ``expired_token`` for an expired token and 401

@@ -23,41 +23,41 @@ LEGACY = ("contact", "company", "deal", "lead", "activity", "product", "quote")
 class Options:
     """Run-time switches (all mutable while the server runs).  Unknown names raise AttributeError."""
     DEFAULTS = dict(
-        rate_limit=(2.0, 50),            # (drain per s, burst) leaky bucket per client IP, or None (§5.1)
-        operating_limit=480.0,           # s per (webhook, method) per 10 buckets, or None = off (§5.2)
+        rate_limit=(2.0, 50),            # (drain per s, burst) leaky bucket per client IP, or None (docs/bitrix24-api-notes.md#limits)
+        operating_limit=480.0,           # s per (webhook, method) per 10 buckets, or None = off (docs/bitrix24-api-notes.md#limits)
         operating_bucket_seconds=60.0,   # bucket length; window = 10 buckets
         cost_model=default_cost,         # fn(method, rows, heavy, counted_rows, offset) -> simulated seconds
         cost_sleep_scale=0.0,            # really sleep cost*scale seconds per command (benchmarks)
         clock_skew=0.0,                  # portal clock = real UTC time + skew seconds
         strict_https=False,              # True: every webhook call -> INVALID_REQUEST "Https required."
-        auth_error_status=401,           # 401 (SRC/PYSDK) or 403 (DOCS) for auth/scope errors (§6.2, §11 #1)
-        stagehistory_ints=True,          # crm.stagehistory.list ints (current) or strings (2022-23) (§11 #11)
+        auth_error_status=401,           # 401 (SRC/PYSDK) or 403 (DOCS) for auth/scope errors (docs/bitrix24-api-notes.md#errors)
+        stagehistory_ints=True,          # crm.stagehistory.list ints (current) or strings (2022-23) (docs/bitrix24-api-notes.md#stage-history)
         item_list_total_zero=False,      # controllers with start=-1: omit total (SRC) or send total: 0 (DOCS)
-        out_of_range_first_page=True,    # legacy lists: start beyond total -> first page again (§3.5)
+        out_of_range_first_page=True,    # legacy lists: start beyond total -> first page again (docs/bitrix24-api-notes.md#paging)
         timeline_entity_id_int=False,    # crm.timeline.comment.list ENTITY_ID as int (SRC) or string (DOCS)
         comment_touches_deal=False,      # add_comment bumps the deal's DATE_MODIFY: False (never) or
                                          # "other_author" (author != ASSIGNED_BY_ID); edits/deletes never
-        portal_deleted=False,            # True (403) or an int status: PORTAL_DELETED (§11 #3)
+        portal_deleted=False,            # True (403) or an int status: PORTAL_DELETED (docs/bitrix24-api-notes.md#errors)
         overload_block=False,            # True (401 SRC / 503 in DOCS mode) or int status: OVERLOAD_LIMIT
         no_subscription=False,           # ACCESS_DENIED "REST is available only by subscription."
         moved_to=None,                   # "host[:port]": answer 302 with Location on the new host
         slow_seconds=3.0,                # delay of the "slow" fault
         short_page_rows=17,              # rows returned by the "short_page" fault
-        empty_multiple_uf_false=False,   # empty multiple UF as false instead of [] (§11 #12)
+        empty_multiple_uf_false=False,   # empty multiple UF as false instead of [] (docs/bitrix24-api-notes.md#field-metadata-and-values)
         bad_date_filter="nothing",       # unparseable date in a legacy filter: "nothing" matches / "ignore"
         openlines_default_limit=50,      # imopenlines PARAMS.limit default (DOCS 50/max 200); None = SRC no limit
-        openlines_dates_as_objects=True,  # DATE_CREATE/DATE_MODIFY as {} (raw ORM DateTime) vs ISO (§11 #15)
+        openlines_dates_as_objects=True,  # DATE_CREATE/DATE_MODIFY as {} (raw ORM DateTime) vs ISO (docs/bitrix24-api-notes.md#telephony-and-open-lines)
         php_escapes=True,                # escape / < > & ' like Bitrix Json::encode
         raw_unicode=True,                # non-ASCII as raw UTF-8 (Bitrix); False = \uXXXX (faster encoding)
-        time_as_int=False,               # time.start/finish/processing as ints (newer portals, §11 #16)
-        embedded_refs=True,              # batch: substitute a $result[...] embedded in a longer string (SRC §4.2)
+        time_as_int=False,               # time.start/finish/processing as ints (newer portals, docs/bitrix24-api-notes.md#answer-envelope)
+        embedded_refs=True,              # batch: substitute a $result[...] embedded in a longer string (docs/bitrix24-api-notes.md#result-reference-substitution)
         guard_5xx=False,                 # True (500) or an int status: a batch with a zero-prefixed
                                          # $result bound (`=0$result[`) answers that status with an HTML page
         id_filter_text="cast",           # text that is no number in an ID comparison: "cast" (intval -> 0),
                                          # "ignore" (condition dropped) or "error" (INVALID_ARG_VALUE)
         productrow_array="ok",           # crm.item.productrow.list with an array =ownerId: "ok" (rows of those
                                          # owners), "ignored" (the array dropped: rows of every deal) or
-                                         # "refused" (INVALID_ARG_VALUE) (spec §9.10, §12; the docs disagree)
+                                         # "refused" (INVALID_ARG_VALUE) (docs/bitrix24-api-notes.md#crmitemproductrowlist-owner-arrays; the docs disagree)
         productrow_nonadmin_array="denied",  # the array's read check falls on one id: a non-admin webhook gets
                                          # ACCESS_DENIED ("denied") or passes ("ok")
         log_enabled=True,                # keep p.log records

@@ -1,4 +1,4 @@
-"""Filter / order / paging engine over ``store.Table`` (spec §3).
+"""Filter / order / paging engine over ``store.Table`` (docs/bitrix24-api-notes.md#filters-and-order, docs/bitrix24-api-notes.md#paging).
 
 Filters are compiled into predicates over row *positions*; conditions on ID become bisect bounds, so
 an ``{">ID": x}`` keyset window with ``order ID ASC`` costs O(page), not O(N).

@@ -1,4 +1,4 @@
-"""Field schemas of the simulated entities (spec §8, §9).
+"""Field schemas of the simulated entities (docs/bitrix24-api-notes.md#field-metadata-and-values).
 
 A ``Field`` describes one wire field: its Bitrix ``type`` (as reported by ``*.fields``), flags, and
 how its raw value is rendered on the wire (``kind``).  Raw values are Python natives:
@@ -435,7 +435,7 @@ USER_FIELDS_TITLES = {
     "UF_PHONE_INNER": "Extension number", "USER_TYPE": "User type",
 }
 
-# field visibility per scope (spec §7)
+# field visibility per scope (docs/bitrix24-api-notes.md#methods-and-scopes)
 USER_BASIC = {"ID", "XML_ID", "ACTIVE", "NAME", "LAST_NAME", "SECOND_NAME", "TITLE", "EMAIL", "PERSONAL_PHONE",
               "WORK_PHONE", "WORK_POSITION", "WORK_COMPANY", "IS_ONLINE", "TIME_ZONE", "TIMESTAMP_X",
               "TIME_ZONE_OFFSET", "DATE_REGISTER", "LAST_ACTIVITY_DATE", "PERSONAL_PROFESSION", "PERSONAL_GENDER",

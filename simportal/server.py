@@ -1,4 +1,5 @@
-"""HTTP front end: routing, request parsing, limits, faults, auth, batch, envelope (spec §1, §2, §4-§6)."""
+"""HTTP front end: routing, request parsing, limits, faults, auth, batch, envelope
+(docs/bitrix24-api-notes.md#urls-and-authentication, #request-parsing, #answer-envelope, #batch, #limits, #errors)."""
 from __future__ import annotations
 
 import json
@@ -100,7 +101,7 @@ def _inner_methods(params) -> set:
     return out
 
 
-# ---------------------------------------------------------------- batch references (§4.2)
+# ---------------------------------------------------------------- batch references (docs/bitrix24-api-notes.md#result-reference-substitution)
 
 def _resolve(s: str, acc: dict, embedded: bool = True) -> Any:
     """``embedded=False``: a portal that substitutes only a value that IS a reference (switch)."""
@@ -290,7 +291,7 @@ def dispatch(portal, h, params, cmd_log) -> Reply:
 
 def authenticate(portal, path: str, params: dict) -> tuple:
     """(hook, method) of a REST call: a webhook path `/rest/USER/CODE/METHOD`, or `/rest/METHOD` with an
-    OAuth access token in `auth` (removed from the params, as Bitrix does) - spec §1.1, §6.1."""
+    OAuth access token in `auth` (removed from the params, as Bitrix does) - docs/bitrix24-api-notes.md#urls-and-authentication, docs/bitrix24-api-notes.md#errors."""
     opts = portal.options
     m = ROUTE.match(path)
     om = None if m else OAUTH_ROUTE.match(path)

@@ -1,6 +1,6 @@
 """PHP-flavoured helpers: parse_str, truthiness, array serialisation, JSON, dates.
 
-Everything here mimics what the Bitrix PHP runtime does on the wire (spec §1.2, §1.3, §3.8).
+Everything here mimics what the Bitrix PHP runtime does on the wire (docs/bitrix24-api-notes.md#request-parsing, docs/bitrix24-api-notes.md#answer-encoding, docs/bitrix24-api-notes.md#dates).
 """
 from __future__ import annotations
 
@@ -315,4 +315,4 @@ class Webhook:
     crm_admin: bool = True
     active: bool = True
     call_stats: bool = True
-    expires_at: Optional[float] = None   # epoch; expired => INVALID_CREDENTIALS (§11 #4, presumed)
+    expires_at: Optional[float] = None   # epoch; expired => INVALID_CREDENTIALS (presumed: docs/bitrix24-api-notes.md#unconfirmed-and-version-dependent-behaviour)

@@ -1,4 +1,4 @@
-"""Raw row -> wire row rendering (spec §8.3): legacy CRM strings vs crm.item native types."""
+"""Raw row -> wire row rendering (docs/bitrix24-api-notes.md#field-metadata-and-values): legacy CRM strings vs crm.item native types."""
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -1,6 +1,6 @@
 """Tests of the simulated Bitrix24 portal (simportal/) over real HTTP.
 
-Each behaviour is checked against the spec /work/shared/bitrix24-api.md (section numbers in docstrings).
+Each behaviour is checked against docs/bitrix24-api-notes.md (sections named in the comments and docstrings).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def batch(p, cmd, halt=0, url=None):
     return call(p, "batch", url=url, cmd=cmd, halt=halt)
 
 
-# ---------------------------------------------------------------- envelope (§2)
+# ---------------------------------------------------------------- envelope (docs/bitrix24-api-notes.md#answer-envelope)
 
 def test_envelope_success_and_error(portal):
     st, body = call(portal, "crm.deal.list", select=["ID"], order={"ID": "ASC"}, start=0)
@@ -68,7 +68,7 @@ def test_php_json_escapes(portal):
     assert "\\/" in r.text or "/" not in r.text.split('"time"')[0]
 
 
-# ---------------------------------------------------------------- paging (§3.2-3.4)
+# ---------------------------------------------------------------- paging (docs/bitrix24-api-notes.md#paging)
 
 def test_start_minus_one_per_family(portal):
     _, body = call(portal, "crm.deal.list", select=["ID"], start=-1)
@@ -120,7 +120,7 @@ def test_user_get_empty_has_no_total(portal):
     assert body["result"] == [] and "total" not in body
 
 
-# ---------------------------------------------------------------- filters, order, select (§3.6, §8.4)
+# ---------------------------------------------------------------- filters, order, select (docs/bitrix24-api-notes.md#filters-and-order, #select)
 
 def test_filters(portal):
     truth = portal.ground_truth("deal")
@@ -243,7 +243,7 @@ def test_stage_history_consistent_with_deals(portal):
         assert last[did]["STAGE_ID"] == d["STAGE_ID"]
 
 
-# ---------------------------------------------------------------- batch (§4)
+# ---------------------------------------------------------------- batch (docs/bitrix24-api-notes.md#batch)
 
 def _chain(n, start_ref=None, extra=""):
     cmd = {}
@@ -334,7 +334,7 @@ def test_batch_counts_once(fresh):
     assert key == "p1" and method == "crm.deal.list" and ok and params["filter"][">ID"] != "$result[p0][49][ID]"
 
 
-# ---------------------------------------------------------------- auth, routing, request parsing (§1, §6)
+# ---------------------------------------------------------------- auth, routing, request parsing (docs/bitrix24-api-notes.md#urls-and-authentication, #errors)
 
 def test_auth_errors_and_404_before_auth(portal):
     bad = portal.webhook_url.replace(portal.default_webhook.code, "x" * 16)
@@ -473,7 +473,7 @@ def test_request_parsing(portal):
     assert r.json()["total"] > 0
 
 
-# ---------------------------------------------------------------- limits (§5)
+# ---------------------------------------------------------------- limits (docs/bitrix24-api-notes.md#limits)
 
 def test_rate_limiter_503():
     with SimPortal(size=50, seed=1, rate_limit=(1.0, 5), anchor=ANCHOR) as p:

@@ -1,12 +1,15 @@
 """The simulated portal's code (issue 14): its modules import one another without a cycle (every `import`
 of simportal/, function-level ones too, read with `ast`: the graph is acyclic), and every function has a
-return annotation."""
+return annotation; and every citation of docs/bitrix24-api-notes.md names a section that exists."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1] / "simportal"
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "simportal"
+NOTES = REPO / "docs" / "bitrix24-api-notes.md"
 
 
 def _modules() -> dict:
@@ -97,3 +100,25 @@ def test_every_function_has_a_return_annotation():
                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is None]
     assert missing == []
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_citations_of_the_api_notes_name_existing_sections():
+    anchors = {_slug(line.lstrip("#")) for line in NOTES.read_text(encoding="utf-8").splitlines()
+               if line.startswith("#")}
+    cited = {}
+    for folder in ("simportal", "tests", "bench", "bitrix24"):
+        for path in (REPO / folder).rglob("*"):
+            if path.suffix not in (".py", ".md") or not path.is_file():
+                continue
+            for match in re.finditer(r"bitrix24-api-notes\.md((?:#[\w-]+)(?:,\s*#[\w-]+)*)",
+                                     path.read_text(encoding="utf-8")):
+                for anchor in re.findall(r"#([\w-]+)", match.group(1)):
+                    cited.setdefault(anchor, str(path.relative_to(REPO)))
+    assert len(cited) > 20
+    assert {a: where for a, where in cited.items() if a not in anchors} == {}
+    assert not re.search(r"§\d", "".join(p.read_text(encoding="utf-8") for p in ROOT.rglob("*.py")))

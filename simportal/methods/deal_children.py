@@ -49,7 +49,7 @@ def deal_contact_items_get(ctx: Ctx, params) -> list:
 
 # camelCase key -> the key of crm.deal.productrows.get's row it comes from (None: derived).
 # The controller leaves out reserveId, reserveQuantity, dateReserveEnd (and isAuto), and the
-# legacy-only ORIGINAL_PRODUCT_NAME / PRODUCT_DESCRIPTION (spec §12).
+# legacy-only ORIGINAL_PRODUCT_NAME / PRODUCT_DESCRIPTION (docs/bitrix24-api-notes.md#product-rows).
 PRODUCT_ROW_KEYS = (
     ("id", "ID"), ("ownerId", "OWNER_ID"), ("ownerType", "OWNER_TYPE"), ("productId", "PRODUCT_ID"),
     ("productName", "PRODUCT_NAME"), ("price", "PRICE"), ("priceAccount", "PRICE_ACCOUNT"),
@@ -84,7 +84,7 @@ def _owner_ids(ctx: Ctx, flt: dict) -> Optional[list]:
 
     Mirrors the controller: `=ownerType`/`=ownerId` required; one positive id the caller may read;
     an array passes the read check on one id only - for an admin always, for a non-admin webhook
-    it fails unless `productrow_nonadmin_array` = "ok" (spec §12)."""
+    it fails unless `productrow_nonadmin_array` = "ok" (docs/bitrix24-api-notes.md#crmitemproductrowlist-owner-arrays)."""
     if "=ownerType" not in flt or "=ownerId" not in flt:
         raise ApiError("REQUIRED_ARG_MISSING", "Required filter keys are missing: =ownerType, =ownerId")
     otype, oid = str(flt["=ownerType"]), flt["=ownerId"]

@@ -128,7 +128,7 @@ def _item_select(fields, select) -> list:
     star, uf = "*" in names, "UF_*" in names
     out = []
     for f in fields:
-        if f.group == "fmonly":           # fm only via "*" (spec §8.4)
+        if f.group == "fmonly":           # fm only via "*" (docs/bitrix24-api-notes.md#select)
             if star:
                 out.append(f)
         elif f.code == "id" or star or f.code in names or (f.upper and f.upper in names) or (uf and f.dynamic):
