@@ -9,7 +9,7 @@ from .. import query, refdata
 from ..errors import ApiError, generic
 from ..schema import DT, INT, STR, F
 from ..util import ci_get, php_intval
-from .paging import ListTable, array_param, list_page, nav, page_result
+from .paging import ListTable, array_param, list_page, list_slice, page_result
 from .registry import Ctx, Result, method
 
 # ---------------------------------------------------------------- crm.status.list
@@ -144,6 +144,5 @@ def crm_category_list(ctx: Ctx, params) -> Result:
         raise ApiError("NOT_FOUND", "Smart process not found" if etid >= 128 else
                        f"Entity type {etid} does not support categories")
     rows = ctx.world.categories(etid)
-    offset, count = nav(ctx, "controller")
-    page = rows[offset:offset + 50]
+    page, offset, count = list_slice(ctx, "controller", rows, short=False)
     return page_result(ctx, "controller", page, len(rows), offset, count, wrap="categories")

@@ -9,7 +9,7 @@ from typing import Optional
 from .. import query
 from ..errors import ApiError, generic
 from ..util import ci_get, php_intval, values_of
-from .paging import nav, page_result
+from .paging import list_slice, page_result
 from .registry import Ctx, Result, method
 
 # ---------------------------------------------------------------- crm.deal.productrows.get, contacts
@@ -151,9 +151,6 @@ def crm_item_productrow_list(ctx: Ctx, params) -> Result:
     keys = [(k, desc) for k, desc in keys if k in ("id", "sort")] or [("sort", False)]
     for k, desc in reversed(keys + [("id", keys[0][1])]):
         rows.sort(key=lambda r, k=k: int(r["ID" if k == "id" else "SORT"] or 0), reverse=desc)
-    offset, count = nav(ctx, "controller")
-    page = rows[offset:offset + 50]
-    if ctx.short_page:
-        page = page[:ctx.opts.short_page_rows]
+    page, offset, count = list_slice(ctx, "controller", rows)
     return page_result(ctx, "controller", [_row_camel(r) for r in page], len(rows), offset, count,
                        wrap="productRows")

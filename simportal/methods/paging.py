@@ -59,6 +59,16 @@ def list_page(ctx: Ctx, family: str, table: Any, comp: query.Compiler, preds: li
     return page, total, offset, count
 
 
+def list_slice(ctx: Ctx, family: str, rows: list, short: bool = True) -> tuple[list, int, bool]:
+    """One page (50 rows) of a list already filtered and ordered in memory: (rows, offset, count);
+    ``short`` as in `list_page`."""
+    offset, count = nav(ctx, family)
+    page = rows[offset:offset + PAGE]
+    if short and ctx.short_page:
+        page = page[:ctx.opts.short_page_rows]
+    return page, offset, count
+
+
 def array_param(params: dict, *names: str) -> Any:
     """A parameter that must be an array (legacy CRM lists): None when absent or empty."""
     v = ci_get(params, *names)

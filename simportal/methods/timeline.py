@@ -7,7 +7,7 @@ from .. import query, refdata
 from ..errors import ApiError, generic
 from ..schema import DT, INT, STR, F
 from ..util import ci_get, php_intval, values_of
-from .paging import list_page, nav, page_result
+from .paging import list_page, list_slice, nav, page_result
 from .registry import Ctx, Result, method
 
 # ---------------------------------------------------------------- crm.timeline.comment.list
@@ -36,11 +36,8 @@ def timeline_comment_list(ctx: Ctx, params) -> Result:
         for k, d in reversed(list(order.items())):
             if k in ("ID", "CREATED", "AUTHOR_ID"):
                 rows = sorted(rows, key=lambda r, k=k: r[k], reverse=str(d).upper() == "DESC")
-    offset, count = nav(ctx, "legacy")
     total = len(rows)
-    page = rows[offset:offset + 50]
-    if ctx.short_page:
-        page = page[:ctx.opts.short_page_rows]
+    page, offset, count = list_slice(ctx, "legacy", rows)
     sel = [str(x) for x in values_of(ci_get(params, "select"))]
     sel = [s for s in sel if s in COMMENT_FIELDS] or COMMENT_FIELDS
     if "ID" not in sel:
