@@ -17,10 +17,8 @@ class ClientRows:
         t.cols["STATUS_ID"] = st
 
     def _gen_contact(self, id_, pos) -> dict:
-        t = self.tables["contact"]
-        r = self.rng("contact", id_)
+        _, r, c, m = self._row_start("contact", id_, pos)
         rnd = r.random
-        c, m = t.cols["DATE_CREATE"].a[pos], t.cols["DATE_MODIFY"].a[pos]
         ph, em, web, im = self._counts_mf(rnd)
         mf = self._multifields(r, 3, id_, ph, em, web, im)
         row = {"ID": id_,
@@ -48,17 +46,11 @@ class ClientRows:
         row["ORIGIN_ID"] = None
         row["ORIGIN_VERSION"] = None
         row["FACE_ID"] = None
-        self._utm(rnd, row)
-        self._last_activity(rnd, row, c, m)
-        row.update(mf)
-        self._gen_ufs(r, "contact", id_, row, c)
-        return row
+        return self._client_row_end(r, "contact", id_, row, c, m, mf)
 
     def _gen_company(self, id_, pos) -> dict:
-        t = self.tables["company"]
-        r = self.rng("company", id_)
+        _, r, c, m = self._row_start("company", id_, pos)
         rnd = r.random
-        c, m = t.cols["DATE_CREATE"].a[pos], t.cols["DATE_MODIFY"].a[pos]
         ph, em, web, im = self._counts_mf(rnd)
         mf = self._multifields(r, 4, id_, ph, em, web or rnd() < 0.5, im)
         title = f"{R.COMPANY_WORDS[int(rnd() * len(R.COMPANY_WORDS))]} {R.COMPANY_SUFFIX[int(rnd() * 10)]}"
@@ -81,17 +73,11 @@ class ClientRows:
         row["ORIGINATOR_ID"] = None
         row["ORIGIN_ID"] = None
         row["ORIGIN_VERSION"] = None
-        self._utm(rnd, row)
-        self._last_activity(rnd, row, c, m)
-        row.update(mf)
-        self._gen_ufs(r, "company", id_, row, c)
-        return row
+        return self._client_row_end(r, "company", id_, row, c, m, mf)
 
     def _gen_lead(self, id_, pos) -> dict:
-        t = self.tables["lead"]
-        r = self.rng("lead", id_)
+        t, r, c, m = self._row_start("lead", id_, pos)
         rnd = r.random
-        c, m = t.cols["DATE_CREATE"].a[pos], t.cols["DATE_MODIFY"].a[pos]
         status = t.cols["STATUS_ID"].get(pos)
         sem = self._lead_sem[status]
         ip = self.init_pos("lead", id_)
@@ -122,8 +108,4 @@ class ClientRows:
         row["DATE_CLOSED"] = row["MOVED_TIME"] if sem != "P" else None
         row["ORIGINATOR_ID"] = None
         row["ORIGIN_ID"] = None
-        self._utm(rnd, row)
-        self._last_activity(rnd, row, c, m)
-        row.update(mf)
-        self._gen_ufs(r, "lead", id_, row, c)
-        return row
+        return self._client_row_end(r, "lead", id_, row, c, m, mf)

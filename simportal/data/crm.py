@@ -4,6 +4,7 @@ columns, and the row parts their generators share (multifields, address, UTM, pe
 A mixin of `World` (world.py): it reads the World's tables, counts and random streams."""
 from __future__ import annotations
 
+import random
 from array import array
 from typing import Optional
 
@@ -110,3 +111,16 @@ class CrmTables:
         if x < 0.6:
             return None
         return R.COMMENTS[int(rnd() * len(R.COMMENTS))]
+
+    def _row_start(self, ent: str, id_: int, pos: int) -> tuple:
+        """(table, the row's Random, created, modified) of a legacy CRM row about to be generated."""
+        t = self.tables[ent]
+        return t, self.rng(ent, id_), t.cols["DATE_CREATE"].a[pos], t.cols["DATE_MODIFY"].a[pos]
+
+    def _client_row_end(self, r: random.Random, ent: str, id_: int, row: dict, c: int, m: int, mf: dict) -> dict:
+        """The last fields of a contact, company or lead row: UTM, last activity, multifields, user fields."""
+        self._utm(r.random, row)
+        self._last_activity(r.random, row, c, m)
+        row.update(mf)
+        self._gen_ufs(r, ent, id_, row, c)
+        return row

@@ -32,10 +32,8 @@ class DealRows:
         return self._stage_index[code]
 
     def _gen_deal(self, id_, pos) -> dict:
-        t = self.tables["deal"]
-        r = self.rng("deal", id_)
+        t, r, c, m = self._row_start("deal", id_, pos)
         rnd = r.random
-        c, m = t.cols["DATE_CREATE"].a[pos], t.cols["DATE_MODIFY"].a[pos]
         stage = t.cols["STAGE_ID"].get(pos)
         cat, sem, idx, _ = self.stage_info(stage)
         ip = self.init_pos("deal", id_)

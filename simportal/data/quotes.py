@@ -67,10 +67,4 @@ class Quotes:
         for _ in range(n):
             cat.a.append(cid)
             stage.a.append(stage.code(stages[int(rnd() * len(stages))][0]))
-        t = Table(key, self._gen_spa(etid), {"createdTime": IntCol(created), "updatedTime": IntCol(modified),
-                                             "categoryId": cat, "stageId": stage},
-                  modify_key="updatedTime", create_key="createdTime")
-        t.ids = ids
-        self.tables[key] = t
-        self.init_ids[key] = array("q", ids)
-        self.ufs[key] = []
+        self._add_item_table(key, etid, ids, created, modified, cat, stage, [])

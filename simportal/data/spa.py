@@ -25,13 +25,19 @@ class SmartProcesses:
                 cid, (_, _, _, stages) = cats[0] if (len(cats) == 1 or rnd() < 0.75) else cats[1]
                 cat.a.append(cid)
                 stage.a.append(stage.code(stages[int(rnd() * len(stages))][0]))
-            t = Table(key, self._gen_spa(etid), {"createdTime": IntCol(created), "updatedTime": IntCol(modified),
-                                                 "categoryId": cat, "stageId": stage},
-                      modify_key="updatedTime", create_key="createdTime")
-            t.ids = ids
-            self.tables[key] = t
-            self.init_ids[key] = array("q", ids)
-            self.ufs[key] = self._spa_ufs(etid, spec["id"])
+            self._add_item_table(key, etid, ids, created, modified, cat, stage, self._spa_ufs(etid, spec["id"]))
+
+    def _add_item_table(self, key: str, etid: int, ids: array, created: array, modified: array, cat: IntCol,
+                        stage: StrCol, ufs: list) -> None:
+        """Register the table of a crm.item type (an SPA, the smart invoices): compact columns, rows from
+        `_gen_spa`."""
+        t = Table(key, self._gen_spa(etid), {"createdTime": IntCol(created), "updatedTime": IntCol(modified),
+                                             "categoryId": cat, "stageId": stage},
+                  modify_key="updatedTime", create_key="createdTime")
+        t.ids = ids
+        self.tables[key] = t
+        self.init_ids[key] = array("q", ids)
+        self.ufs[key] = ufs
 
     def _spa_ufs(self, etid, type_id) -> list:
         out = []
