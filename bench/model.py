@@ -8,9 +8,9 @@ the sampling factor of a contender measured in counting mode).
 
 The replay sends each request as early as the limits allow:
 
-* **leaky bucket** (spec §5.1): +1 per HTTP request, drains ``rate`` per second, a request that
+* **leaky bucket** (docs/bitrix24-api-notes.md#limits): +1 per HTTP request, drains ``rate`` per second, a request that
   would take the level above ``burst`` waits;
-* **operating time** (spec §5.2): per method, the sum of command costs over a window of ten
+* **operating time** (docs/bitrix24-api-notes.md#limits): per method, the sum of command costs over a window of ten
   ``bucket``-second buckets; commands costing at most 0.1 s are not recorded; while the sum is
   above ``limit`` the portal rejects the method (429), so the request waits until enough old
   buckets expire (an ideal client: it never provokes the 429). With ``pause_threshold`` the client
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 MIN_FIX = 0.1
-CUT_OFF = 60.0  # Bitrix cuts a single request at 60 s (spec §5.3)
+CUT_OFF = 60.0  # Bitrix cuts a single request at 60 s (docs/bitrix24-api-notes.md#limits)
 
 Request = Tuple[str, Sequence[Tuple[str, float]], int]
 

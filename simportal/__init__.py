@@ -1,6 +1,6 @@
 """Simulated Bitrix24 portal (loopback HTTP server) for testing and benchmarking the dlt connector.
 
-Behaviour follows /work/shared/bitrix24-api.md (the project's Bitrix24 REST spec).
+Behaviour follows docs/bitrix24-api-notes.md (the facts about Bitrix24 REST this repository relies on).
 
     from simportal import SimPortal
     with SimPortal(size=1000, seed=42, rate_limit=None) as p:

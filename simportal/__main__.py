@@ -9,7 +9,7 @@ import time
 from .portal import SimPortal
 
 
-def main(argv=None):
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m simportal", description="Simulated Bitrix24 portal")
     ap.add_argument("--size", type=int, default=1000, help="approximate number of CRM rows")
     ap.add_argument("--seed", type=int, default=1)

@@ -2,7 +2,7 @@
 
     python -m simportal.bench --size 1000000 [--entities deal,contact] [--json]
 
-Uses the recommended technique (spec §3.5): 50 commands per batch, ``filter[>ID]=$result[prev][49][ID]``,
+Uses the recommended technique (docs/bitrix24-api-notes.md#paging): 50 commands per batch, ``filter[>ID]=$result[prev][49][ID]``,
 ``start=-1``, stop at the first short page.  Rate limiting is off; the operating limiter is on.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def page_entity(session, url, ent) -> tuple[int, int]:
             return rows, requests_
 
 
-def main(argv=None):
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m simportal.bench")
     ap.add_argument("--size", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)

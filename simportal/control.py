@@ -34,7 +34,7 @@ class _Reply:
         self.headers = {}
 
 
-def handle_control(portal, h, path: str, body: bytes):
+def handle_control(portal, h, path: str, body: bytes) -> _Reply:
     parts = path.strip("/").split("/")
     if len(parts) != 3 or parts[1] != portal.control_token:
         return _Reply(404, {"error": "unknown control route"})
@@ -53,7 +53,7 @@ def handle_control(portal, h, path: str, body: bytes):
         return _Reply(400, {"error": f"{type(exc).__name__}: {exc}"})
 
 
-def _info(portal, data, query):
+def _info(portal, data, query) -> dict:
     w = portal.world
     deals = w.tables["deal"]
     rec = deals.cols["IS_RECURRING"]
@@ -73,11 +73,11 @@ def _info(portal, data, query):
     }
 
 
-def _stats(portal, data, query):
+def _stats(portal, data, query) -> dict:
     return portal.stats.snapshot()
 
 
-def _requests(portal, data, query):
+def _requests(portal, data, query) -> dict:
     since = int(query.get("since", data.get("since", 0)))
     out = [[r.timestamp, r.http_status, r.method, r.costs] for r in portal.requests[since:]]
     if str(query.get("clear", data.get("clear", ""))) in ("1", "true", "True"):
@@ -85,7 +85,7 @@ def _requests(portal, data, query):
     return out
 
 
-def _reset(portal, data, query):
+def _reset(portal, data, query) -> dict:
     portal.stats.reset()
     del portal.log[:]
     del portal.requests[:]
@@ -94,7 +94,7 @@ def _reset(portal, data, query):
     return {"ok": True}
 
 
-def _jsonable(value):
+def _jsonable(value) -> bool:
     try:
         json.dumps(value)
         return True
@@ -102,7 +102,7 @@ def _jsonable(value):
         return False
 
 
-def _options(portal, data, query):
+def _options(portal, data, query) -> dict:
     for name, value in data.items():
         if name == "cost_model":
             raise ValueError("cost_model cannot be set over the control route")
@@ -112,12 +112,12 @@ def _options(portal, data, query):
     return {k: v for k, v in portal.options.as_dict().items() if _jsonable(v)}
 
 
-def _clock(portal, data, query):
+def _clock(portal, data, query) -> dict:
     portal.options.clock_skew = float(portal.options.clock_skew) + float(data.get("advance", 0))
     return {"clock_skew": portal.options.clock_skew, "now": portal.now().isoformat()}
 
 
-def _touch(portal, data, query):
+def _touch(portal, data, query) -> dict:
     fraction = float(data.get("fraction", 0.01))
     if not 0 < fraction <= 1:
         raise ValueError("fraction must be in (0, 1]")
@@ -134,11 +134,11 @@ def _touch(portal, data, query):
     return {"touched": touched, "now": portal.now().isoformat()}
 
 
-def _oauth_app(portal, data, query):
+def _oauth_app(portal, data, query) -> dict:
     return portal.add_oauth_app(data.get("scopes"))
 
 
-def _oauth_events(portal, data, query):
+def _oauth_events(portal, data, query) -> dict:
     with portal.oauth.lock:
         return dict(Counter(e.kind for e in portal.oauth.events))
 

@@ -1,11 +1,11 @@
-"""API error type (spec §2.2, §6)."""
+"""API error type (docs/bitrix24-api-notes.md#answer-envelope, docs/bitrix24-api-notes.md#errors)."""
 from __future__ import annotations
 
 
 class ApiError(Exception):
     """A method/auth error: answered as {"error": code, "error_description": desc} with ``status``."""
 
-    def __init__(self, code: str, description: str, status: int = 400, extra: dict | None = None):
+    def __init__(self, code: str | int, description: str, status: int = 400, extra: dict | None = None) -> None:
         super().__init__(f"{code}: {description}")
         self.code, self.description, self.status = code, description, status
         self.extra = extra or {}

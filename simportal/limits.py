@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict, namedtuple
+from typing import Optional
 
 # ---------------------------------------------------------------- cost model
 
@@ -15,7 +16,7 @@ OFFSET_ROW_SECONDS = 1e-5    # per row skipped by LIMIT/OFFSET paging (start = 5
 
 
 def default_cost(method: str, rows: int = 0, heavy: bool = False, counted_rows: int = 0, offset: int = 0) -> float:
-    """Simulated operating seconds of ONE executed command (spec §5.2), calibrated on published figures.
+    """Simulated operating seconds of ONE executed command (docs/bitrix24-api-notes.md#limits), calibrated on published figures.
 
     * 0.02 s base per call;
     * 0.0015 s per returned row, or 0.01 s per row when the select pulls UF_* or multifields (extra
@@ -36,12 +37,12 @@ def default_cost(method: str, rows: int = 0, heavy: bool = False, counted_rows: 
     return cost
 
 
-# ---------------------------------------------------------------- leaky bucket (§5.1)
+# ---------------------------------------------------------------- leaky bucket (docs/bitrix24-api-notes.md#limits)
 
 class RateLimiter:
     """Counter per key (client IP) +1 per HTTP request, drained by ``drain`` per second; > burst => reject."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.level: dict = {}
         self.stamp: dict = {}
         self.lock = threading.Lock()
@@ -58,24 +59,24 @@ class RateLimiter:
             self.level[key] = lvl + 1
             return True
 
-    def reset(self):
+    def reset(self) -> None:
         with self.lock:
             self.level.clear()
             self.stamp.clear()
 
 
-# ---------------------------------------------------------------- operating time (§5.2)
+# ---------------------------------------------------------------- operating time (docs/bitrix24-api-notes.md#limits)
 
 class OperatingLimiter:
     """Per (webhook, method) sliding window of 10 buckets; calls <= 0.1 s are not recorded."""
     MIN_FIX = 0.1
     BUCKETS = 10
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.data: dict = defaultdict(dict)   # key -> {bucket_index: [first_ts, sum]}
         self.lock = threading.Lock()
 
-    def _live(self, key, now, bsec):
+    def _live(self, key, now, bsec) -> dict:
         b = self.data.get(key)
         if not b:
             return {}
@@ -83,7 +84,7 @@ class OperatingLimiter:
             del b[idx]
         return b
 
-    def state(self, key, now: float, bsec: float):
+    def state(self, key, now: float, bsec: float) -> tuple:
         """(current sum, reset_at int)."""
         with self.lock:
             b = self._live(key, now, bsec)
@@ -91,7 +92,7 @@ class OperatingLimiter:
             reset = min(first for first, _ in b.values()) + self.BUCKETS * bsec if b else now + self.BUCKETS * bsec
             return total, int(reset)
 
-    def record(self, key, cost: float, now: float, bsec: float):
+    def record(self, key, cost: float, now: float, bsec: float) -> None:
         if cost <= self.MIN_FIX:
             return
         with self.lock:
@@ -103,7 +104,7 @@ class OperatingLimiter:
             else:
                 ent[1] += cost
 
-    def reset(self):
+    def reset(self) -> None:
         with self.lock:
             self.data.clear()
 
@@ -119,11 +120,11 @@ executed command in execution order (empty for a request rejected before any com
 
 
 class Stats:
-    def __init__(self):
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         with getattr(self, "lock", threading.Lock()):
             self._http: Counter = Counter()
             self._carrying: Counter = Counter()
@@ -132,18 +133,18 @@ class Stats:
             self._flying = getattr(self, "_flying", 0)  # HTTP requests being answered now (kept on reset)
             self.peak_in_flight = 0  # the most answered at once since the last reset
 
-    def count_http(self, method, inner=()):
+    def count_http(self, method, inner=()) -> None:
         with self.lock:
             self._http[(method or "").lower()] += 1
             for m in set(inner) or {(method or "").lower()}:
                 self._carrying[m.lower()] += 1
 
-    def enter(self):
+    def enter(self) -> None:
         with self.lock:
             self._flying += 1
             self.peak_in_flight = max(self.peak_in_flight, self._flying)
 
-    def leave(self):
+    def leave(self) -> None:
         with self.lock:
             self._flying -= 1
 
@@ -152,7 +153,7 @@ class Stats:
         with self.lock:
             return self._carrying[method.lower()]
 
-    def count_cmd(self, method, cost):
+    def count_cmd(self, method, cost) -> None:
         with self.lock:
             self._cmd[method.lower()] += 1
             self._op[method.lower()] += cost
@@ -184,7 +185,7 @@ CMD_FAULTS = {"short_page", "command_error"}
 
 
 class Fault:
-    def __init__(self, kind, times=1, every=None, method=None, after=0):
+    def __init__(self, kind, times=1, every=None, method=None, after=0) -> None:
         self.kind, self.times, self.every = kind, times, every
         self.method = method.lower() if method else None
         self.after, self.seen, self.fired = after, 0, 0
@@ -205,13 +206,13 @@ class Fault:
         self.fired += 1
         return True
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Fault({self.kind!r}, times={self.times}, every={self.every}, method={self.method!r}, " \
                f"after={self.after}, fired={self.fired})"
 
 
 class Faults:
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: list = []
         self.lock = threading.Lock()
 
@@ -224,11 +225,11 @@ class Faults:
             self.items.append(f)
         return f
 
-    def clear(self):
+    def clear(self) -> None:
         with self.lock:
             self.items.clear()
 
-    def take_http(self, methods: set):
+    def take_http(self, methods: set) -> Optional[Fault]:
         with self.lock:
             for f in self.items:
                 if f.kind in HTTP_FAULTS and not f.exhausted() and f.offer(methods):
@@ -249,11 +250,11 @@ class Faults:
             self._gc()
         return fired
 
-    def _gc(self):
+    def _gc(self) -> None:
         self.items = [f for f in self.items if not f.exhausted()]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.items)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Faults({self.items!r})"

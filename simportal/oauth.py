@@ -12,7 +12,8 @@ JSON body), so a connector pointed at ``portal.base_url`` as its OAuth server ta
 * Error codes of the docs (`settings/oauth/error-codes.md`): ``invalid_request`` (no or unknown
   grant_type, a missing parameter), ``invalid_client`` (unknown client_id, wrong secret, application
   removed from the portal), ``invalid_grant``; ``PAYMENT_REQUIRED`` when the application's paid period
-  is over (``App.paid = False``). The status is 400 (401 for ``invalid_client``), as RFC 6749 §5.2.
+  is over (``App.paid = False``). The status is 400 (401 for ``invalid_client``), as RFC 6749 section 5.2
+  (https://www.rfc-editor.org/rfc/rfc6749#section-5.2).
 * Access tokens live ``options.oauth_token_lifetime`` seconds of portal time (``epoch()``, so
   ``clock_skew`` expires them without waiting). A REST call ``/rest/METHOD`` with ``auth=TOKEN``
   (query, form or JSON body; batch too) answers 401 ``expired_token`` for an expired token and 401
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import ApiError
-from .util import Webhook  # what a valid access token stands for: the shape the REST code reads
+from .util import ALL_SCOPES, Webhook  # what a valid access token stands for: the shape the REST code reads
 
 TOKEN_ROUTE = "/oauth/token"
 
@@ -85,7 +86,6 @@ class OAuthServer:
     # ---------------------------------------------------------------- setup (the "install")
     def add_app(self, scopes=None, client_id: Optional[str] = None, client_secret: Optional[str] = None,
                 user_id: int = 1) -> App:
-        from .portal import ALL_SCOPES
         app = App(client_id or f"local.{secrets.token_hex(7)}.{secrets.randbelow(10**8):08d}",
                   client_secret or secrets.token_urlsafe(36), frozenset(ALL_SCOPES if scopes is None else scopes),
                   int(user_id))

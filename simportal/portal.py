@@ -1,62 +1,63 @@
 """``SimPortal``: the public Python API of the simulated Bitrix24 portal."""
 from __future__ import annotations
 
+import datetime
 import random
 import string
 import threading
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from . import refdata
 from .data import World
-from .limits import LogRecord, OperatingLimiter, RateLimiter, RequestRecord, Stats, Faults, default_cost
-from .methods import REGISTRY, Ctx, Result, load_all
+from .limits import Faults, LogRecord, OperatingLimiter, RateLimiter, RequestRecord, Stats, default_cost
+from .methods import REGISTRY, Ctx, Result
+from .methods.items import spa_std
 from .oauth import OAuthServer
-from .schema import DATE, DT, FLOAT2, INT, MF, UF
-from .util import Clock, Webhook
+from .schema import DATE, DEFAULT_FULL_SELECT, DT, FLOAT2, FULL_SELECT, INT, MF, UF, Field, legacy_fields
+from .util import ALL_SCOPES, Clock, Webhook
 
-ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog", "task")
 LEGACY = ("contact", "company", "deal", "lead", "activity", "product", "quote")
 
 
 class Options:
     """Run-time switches (all mutable while the server runs).  Unknown names raise AttributeError."""
     DEFAULTS = dict(
-        rate_limit=(2.0, 50),            # (drain per s, burst) leaky bucket per client IP, or None (§5.1)
-        operating_limit=480.0,           # s per (webhook, method) per 10 buckets, or None = off (§5.2)
+        rate_limit=(2.0, 50),            # (drain per s, burst) leaky bucket per client IP, or None (docs/bitrix24-api-notes.md#limits)
+        operating_limit=480.0,           # s per (webhook, method) per 10 buckets, or None = off (docs/bitrix24-api-notes.md#limits)
         operating_bucket_seconds=60.0,   # bucket length; window = 10 buckets
         cost_model=default_cost,         # fn(method, rows, heavy, counted_rows, offset) -> simulated seconds
         cost_sleep_scale=0.0,            # really sleep cost*scale seconds per command (benchmarks)
         clock_skew=0.0,                  # portal clock = real UTC time + skew seconds
         strict_https=False,              # True: every webhook call -> INVALID_REQUEST "Https required."
-        auth_error_status=401,           # 401 (SRC/PYSDK) or 403 (DOCS) for auth/scope errors (§6.2, §11 #1)
-        stagehistory_ints=True,          # crm.stagehistory.list ints (current) or strings (2022-23) (§11 #11)
+        auth_error_status=401,           # 401 (SRC/PYSDK) or 403 (DOCS) for auth/scope errors (docs/bitrix24-api-notes.md#errors)
+        stagehistory_ints=True,          # crm.stagehistory.list ints (current) or strings (2022-23) (docs/bitrix24-api-notes.md#stage-history)
         item_list_total_zero=False,      # controllers with start=-1: omit total (SRC) or send total: 0 (DOCS)
-        out_of_range_first_page=True,    # legacy lists: start beyond total -> first page again (§3.5)
+        out_of_range_first_page=True,    # legacy lists: start beyond total -> first page again (docs/bitrix24-api-notes.md#paging)
         timeline_entity_id_int=False,    # crm.timeline.comment.list ENTITY_ID as int (SRC) or string (DOCS)
         comment_touches_deal=False,      # add_comment bumps the deal's DATE_MODIFY: False (never) or
                                          # "other_author" (author != ASSIGNED_BY_ID); edits/deletes never
-        portal_deleted=False,            # True (403) or an int status: PORTAL_DELETED (§11 #3)
+        portal_deleted=False,            # True (403) or an int status: PORTAL_DELETED (docs/bitrix24-api-notes.md#errors)
         overload_block=False,            # True (401 SRC / 503 in DOCS mode) or int status: OVERLOAD_LIMIT
         no_subscription=False,           # ACCESS_DENIED "REST is available only by subscription."
         moved_to=None,                   # "host[:port]": answer 302 with Location on the new host
         slow_seconds=3.0,                # delay of the "slow" fault
         short_page_rows=17,              # rows returned by the "short_page" fault
-        empty_multiple_uf_false=False,   # empty multiple UF as false instead of [] (§11 #12)
+        empty_multiple_uf_false=False,   # empty multiple UF as false instead of [] (docs/bitrix24-api-notes.md#field-metadata-and-values)
         bad_date_filter="nothing",       # unparseable date in a legacy filter: "nothing" matches / "ignore"
         openlines_default_limit=50,      # imopenlines PARAMS.limit default (DOCS 50/max 200); None = SRC no limit
-        openlines_dates_as_objects=True,  # DATE_CREATE/DATE_MODIFY as {} (raw ORM DateTime) vs ISO (§11 #15)
+        openlines_dates_as_objects=True,  # DATE_CREATE/DATE_MODIFY as {} (raw ORM DateTime) vs ISO (docs/bitrix24-api-notes.md#telephony-and-open-lines)
         php_escapes=True,                # escape / < > & ' like Bitrix Json::encode
         raw_unicode=True,                # non-ASCII as raw UTF-8 (Bitrix); False = \uXXXX (faster encoding)
-        time_as_int=False,               # time.start/finish/processing as ints (newer portals, §11 #16)
-        embedded_refs=True,              # batch: substitute a $result[...] embedded in a longer string (SRC §4.2)
+        time_as_int=False,               # time.start/finish/processing as ints (newer portals, docs/bitrix24-api-notes.md#answer-envelope)
+        embedded_refs=True,              # batch: substitute a $result[...] embedded in a longer string (docs/bitrix24-api-notes.md#result-reference-substitution)
         guard_5xx=False,                 # True (500) or an int status: a batch with a zero-prefixed
                                          # $result bound (`=0$result[`) answers that status with an HTML page
         id_filter_text="cast",           # text that is no number in an ID comparison: "cast" (intval -> 0),
                                          # "ignore" (condition dropped) or "error" (INVALID_ARG_VALUE)
         productrow_array="ok",           # crm.item.productrow.list with an array =ownerId: "ok" (rows of those
                                          # owners), "ignored" (the array dropped: rows of every deal) or
-                                         # "refused" (INVALID_ARG_VALUE) (spec §9.10, §12; the docs disagree)
+                                         # "refused" (INVALID_ARG_VALUE) (docs/bitrix24-api-notes.md#crmitemproductrowlist-owner-arrays; the docs disagree)
         productrow_nonadmin_array="denied",  # the array's read check falls on one id: a non-admin webhook gets
                                          # ACCESS_DENIED ("denied") or passes ("ok")
         log_enabled=True,                # keep p.log records
@@ -66,13 +67,13 @@ class Options:
         oauth_token_lifetime=3600.0,     # s of portal time an OAuth access token lives (docs: one hour)
     )
 
-    def __init__(self, **kw):
+    def __init__(self, **kw) -> None:
         for k, v in self.DEFAULTS.items():
             object.__setattr__(self, k, v)
         for k, v in kw.items():
             setattr(self, k, v)
 
-    def __setattr__(self, k, v):
+    def __setattr__(self, k, v) -> None:
         if k not in self.DEFAULTS:
             raise AttributeError(f"unknown SimPortal option {k!r}")
         if k == "rate_limit" and v is not None:
@@ -82,7 +83,7 @@ class Options:
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.DEFAULTS}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Options({self.as_dict()!r})"
 
 
@@ -94,8 +95,7 @@ class SimPortal:
     """
 
     def __init__(self, size: int = 1000, seed: int = 42, rate_limit=(2.0, 50), operating_limit=480.0,
-                 tz_offset: str = "+03:00", anchor=None, host: str = "127.0.0.1", port: int = 0, **options):
-        load_all()
+                 tz_offset: str = "+03:00", anchor=None, host: str = "127.0.0.1", port: int = 0, **options) -> None:
         self.seed, self.size = seed, size
         self.clock = Clock(tz_offset)
         self.options = Options(rate_limit=rate_limit, operating_limit=operating_limit, **options)
@@ -131,17 +131,17 @@ class SimPortal:
             self._thread.start()
         return self.webhook_url
 
-    def stop(self):
+    def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
-    def __enter__(self):
+    def __enter__(self) -> SimPortal:
         self.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.stop()
 
     @property
@@ -202,11 +202,11 @@ class SimPortal:
     def epoch(self) -> float:
         return time.time() + float(self.options.clock_skew)
 
-    def now(self):
+    def now(self) -> datetime.datetime:
         """Portal clock as an aware datetime in the portal offset."""
         return self.clock.to_datetime(self.epoch())
 
-    def record(self, ts, status, method, commands, op):
+    def record(self, ts, status, method, commands, op) -> None:
         if self.options.log_enabled:
             self.log.append(LogRecord(ts, status, method, list(commands), op))
         if self.options.request_log_enabled:
@@ -231,7 +231,7 @@ class SimPortal:
             res = REGISTRY[method].fn(ctx, params)
         return res if isinstance(res, Result) else Result(res)
 
-    def _keyset(self, method, params, id_key="ID", wrap=None, filter_key="filter", filter_id=None):
+    def _keyset(self, method, params, id_key="ID", wrap=None, filter_key="filter", filter_id=None) -> list:
         out, last = [], 0
         while True:
             p = dict(params)
@@ -245,7 +245,6 @@ class SimPortal:
 
     def ground_truth(self, entity: str, **params) -> list:
         """Rows exactly as the list method returns them on the wire with the fullest select."""
-        from .m_crm import DEFAULT_FULL_SELECT, FULL_SELECT
         e = entity.lower()
         if e in LEGACY:
             p = {"select": FULL_SELECT.get(e, DEFAULT_FULL_SELECT), "order": {"ID": "ASC"}, **params}
@@ -314,7 +313,7 @@ class SimPortal:
         raise KeyError(f"unknown ground-truth entity {entity!r}")
 
     # ------------------------------------------------------------------ mutations
-    def _table_key(self, entity: str):
+    def _table_key(self, entity: str) -> tuple:
         e = entity.lower()
         if e.startswith("spa:"):
             return f"spa{int(e[4:])}", e
@@ -322,9 +321,7 @@ class SimPortal:
             return e, e
         raise KeyError(f"entity {entity!r} cannot be edited")
 
-    def _fields(self, key):
-        from .m_crm import legacy_fields
-        from .m_item import spa_std
+    def _fields(self, key) -> Optional[dict]:
         if key in LEGACY:
             return {f.code: f for f in legacy_fields(self.world, key)}
         if key.startswith("spa"):
@@ -332,7 +329,7 @@ class SimPortal:
             return {f.code: f for f in spa_std(etid) + self.world.ufs[key]}
         return None
 
-    def _convert(self, f, v):
+    def _convert(self, f, v) -> Any:
         c = self.clock
         if v is None or f is None:
             return v
@@ -380,7 +377,7 @@ class SimPortal:
             out[name] = v
         return out
 
-    def _stage_effects(self, key, table, id_, out, now, created=False):
+    def _stage_effects(self, key, table, id_, out, now, created=False) -> None:
         """Stage changes: semantic flags, MOVED_TIME and a stage-history row."""
         w = self.world
         if key == "deal" and "STAGE_ID" in out:
@@ -400,7 +397,7 @@ class SimPortal:
             out.update(stageSemanticId=sem, movedTime=now, categoryId=cat)
             w.add_history(key, id_, out["stageId"], 1 if created else (2 if sem == "P" else 3), now)
 
-    def update(self, entity: str, id_: int, **changes):
+    def update(self, entity: str, id_: int, **changes) -> None:
         """Edit a row; bumps its modify key (DATE_MODIFY / LAST_UPDATED / TIMESTAMP_X / updatedTime) to now()."""
         key, _ = self._table_key(entity)
         with self.lock:
@@ -448,12 +445,12 @@ class SimPortal:
             t.append_row(new_id, colvals, rest)
             return new_id
 
-    def delete(self, entity: str, id_: int):
+    def delete(self, entity: str, id_: int) -> None:
         key, _ = self._table_key(entity)
         with self.lock:
             self.world.tables[key].delete(int(id_))
 
-    def _bump_deal(self, deal_id, touch):
+    def _bump_deal(self, deal_id, touch) -> None:
         t = self.world.tables["deal"]
         if t.pos(deal_id) is None:
             raise KeyError(f"deal {deal_id} not found")
@@ -462,7 +459,7 @@ class SimPortal:
         else:
             t.touch()
 
-    def set_product_rows(self, deal_id: int, rows: list, touch: bool = False):
+    def set_product_rows(self, deal_id: int, rows: list, touch: bool = False) -> None:
         """Replace a deal's product rows (dicts as crm.deal.productrows.get returns them; missing keys get
         defaults, missing/None ID gets a new id).  OPPORTUNITY follows the rows.  DATE_MODIFY is bumped only
         with touch=True (whether crm.deal.productrows.set bumps it on a real portal is unconfirmed; use
@@ -492,7 +489,7 @@ class SimPortal:
             w.rows_override[int(deal_id)] = out
             self._bump_deal(deal_id, touch)
 
-    def set_deal_contacts(self, deal_id: int, contact_ids: list, touch: bool = False):
+    def set_deal_contacts(self, deal_id: int, contact_ids: list, touch: bool = False) -> None:
         """Replace a deal's contact bindings (first = primary); also changes the deal's CONTACT_ID."""
         with self.lock:
             self.world.contacts_override[int(deal_id)] = [
@@ -546,7 +543,7 @@ class SimPortal:
         return int(deal_id)
 
     def add_user_field(self, entity: str, code: str, uf_type: str, multiple=False, label=None, items=None,
-                       value_fn=None):
+                       value_fn=None) -> Field:
         """Add a UF (legacy entities: UF_CRM_*; SPAs 'spa:128': ufCrm1_*) visible in *.fields and rows."""
         key, _ = self._table_key(entity)
         if key not in ("deal", "contact", "company", "lead") and not key.startswith("spa"):

@@ -1,4 +1,4 @@
-"""Filter / order / paging engine over ``store.Table`` (spec §3).
+"""Filter / order / paging engine over ``store.Table`` (docs/bitrix24-api-notes.md#filters-and-order, docs/bitrix24-api-notes.md#paging).
 
 Filters are compiled into predicates over row *positions*; conditions on ID become bisect bounds, so
 an ``{">ID": x}`` keyset window with ``order ID ASC`` costs O(page), not O(N).
@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
+from typing import Any, Callable, Optional, Sequence
 
 from .errors import ApiError
 from .schema import DATE, DT, FLOAT2, INT, MF, UF
@@ -17,8 +18,10 @@ from .util import php_intval, values_of
 OPS = (">=", "<=", "!><", "><", "=%", "%=", ">", "<", "=", "%", "@", "?")
 NUMERIC_UF = {"integer", "double", "enumeration", "employee", "iblock_element", "iblock_section", "boolean"}
 
+Pred = Callable[[int], bool]   # a compiled filter condition: table position -> matches
 
-def split_key(key: str):
+
+def split_key(key: str) -> tuple:
     """'!>=DATE_MODIFY' -> (negate, or_null, op, field)."""
     neg = ornull = False
     s = str(key)
@@ -79,7 +82,7 @@ def php_float(v) -> float:
     return 0.0  # arrays/objects: PHP casts "Array" -> 0
 
 
-def _like_re(pattern: str, wrap: bool):
+def _like_re(pattern: str, wrap: bool) -> re.Pattern:
     p = re.escape(pattern).replace("%", ".*").replace("_", ".")
     if wrap:
         p = ".*" + p + ".*"
@@ -94,7 +97,7 @@ class Compiler:
     """
 
     def __init__(self, table, fields: dict, clock, strict=False, key_of=None, no_like=(), opts=None,
-                 dt_error=None, allow_logic=False):
+                 dt_error=None, allow_logic=False) -> None:
         self.table, self.fields, self.clock, self.strict = table, fields, clock, strict
         self.key_of = key_of or (lambda name: name)
         self.no_like = set(no_like)
@@ -164,7 +167,7 @@ class Compiler:
             preds.append(self._pred(f, self.key_of(name), op, neg, ornull, value, name))
         return preds
 
-    def _group(self, grp: dict):
+    def _group(self, grp: dict) -> Callable:
         logic = str(grp.get("logic", grp.get("LOGIC", "AND"))).upper()
         sub = Compiler(self.table, self.fields, self.clock, self.strict, self.key_of, self.no_like, self.opts,
                        self.dt_error, True)
@@ -182,12 +185,12 @@ class Compiler:
             return lambda pos: any(p(pos) for p in parts)
         return lambda pos: all(p(pos) for p in parts)
 
-    def _group_and(self, grp):
+    def _group_and(self, grp) -> Pred:
         if "logic" in grp or "LOGIC" in grp:
             return self._group(grp)
         return self._group({**grp, "logic": "AND"})
 
-    def _bounds_pred(self):
+    def _bounds_pred(self) -> list:
         """Within a logic group ID bounds can't be hoisted: turn them into predicates."""
         out = []
         ids = self.table.ids
@@ -201,7 +204,7 @@ class Compiler:
         self.lo = self.hi = self.idset = None
         return out
 
-    def _coerce(self, vc, v, name, f=None):
+    def _coerce(self, vc, v, name, f=None) -> tuple:
         """Filter value -> comparable; returns (ok, value)."""
         if vc == "num":
             lenient = f is not None and f.uf_type == "boolean"   # Y/N silently becomes 0 (use 1/0)
@@ -234,7 +237,7 @@ class Compiler:
             return True, "Array"
         return True, str(v)
 
-    def _pred(self, f, rawkey, op, neg, ornull, value, name):
+    def _pred(self, f, rawkey, op, neg, ornull, value, name) -> Pred:
         vc = value_class(f)
         getter = self.table.getter(rawkey)
         day_start = self.clock.day_start
@@ -259,7 +262,7 @@ class Compiler:
                 return lambda pos: False
         multi = f.multiple or vc == "mf"
 
-        def norm(v):
+        def norm(v) -> Any:
             if v is None:
                 return None
             if vc == "date":
@@ -279,14 +282,17 @@ class Compiler:
         if op in ("", "="):
             if is_list:
                 sset = set(cval)
-                test = lambda x: x in sset
+                def test(x) -> bool:
+                    return x in sset
             elif cval is None or cval == "":
                 test = None  # emptiness test
             else:
-                test = lambda x: x == cval
+                def test(x) -> bool:
+                    return x == cval
         elif op == "@":
             sset = set(cval)
-            test = lambda x: x in sset
+            def test(x) -> bool:
+                return x in sset
         elif op in (">", ">=", "<", "<="):
             if cval is None:
                 return lambda pos: False if not neg else True
@@ -294,60 +300,73 @@ class Compiler:
             if not neg and not ornull and vc in ("num", "dt") and isinstance(cols.get(rawkey), IntCol):
                 self.col_bounds.setdefault(rawkey, []).append((op, cval))
             if op == ">":
-                test = lambda x: x is not None and x > cval
+                def test(x) -> bool:
+                    return x is not None and x > cval
             elif op == ">=":
-                test = lambda x: x is not None and x >= cval
+                def test(x) -> bool:
+                    return x is not None and x >= cval
             elif op == "<":
-                test = lambda x: x is not None and x < cval
+                def test(x) -> bool:
+                    return x is not None and x < cval
             else:
-                test = lambda x: x is not None and x <= cval
+                def test(x) -> bool:
+                    return x is not None and x <= cval
         elif op == "><":
             if not is_list or len(cval) < 2:
                 return lambda pos: True
             a, b = cval[0], cval[1]
-            test = lambda x: x is not None and a <= x <= b
+            def test(x) -> bool:
+                return x is not None and a <= x <= b
         elif op in ("%", "?"):
             needle = cval if isinstance(cval, str) else str(cval)
-            test = lambda x: x is not None and needle in str(x).casefold()
+            def test(x) -> bool:
+                return x is not None and needle in str(x).casefold()
         elif op in ("=%", "%="):
             rx = _like_re(str(value), wrap=False)
-            test = lambda x: x is not None and rx.fullmatch(str(x)) is not None
+            def test(x) -> bool:
+                return x is not None and rx.fullmatch(str(x)) is not None
         else:
             return lambda pos: True
 
         if vc == "mf":
-            def extract(pos):
+            def extract(pos) -> list:
                 v = getter(pos)
                 return [str(t[2]).casefold() for t in v] if v else []
         elif multi:
-            def extract(pos):
+            def extract(pos) -> list:
                 v = getter(pos)
                 if v is None:
                     return []
                 return [norm(x) for x in (v if isinstance(v, list) else [v])]
         else:
-            def extract(pos):
+            def extract(pos) -> Any:
                 return norm(getter(pos))
 
         if test is None:  # "= ''": empty / null
             if multi:
-                base = lambda pos: not extract(pos)
+                def base(pos) -> bool:
+                    return not extract(pos)
             else:
-                base = lambda pos: extract(pos) in (None, "", 0) if vc != "num" else extract(pos) in (None, 0)
+                def base(pos) -> bool:
+                    return extract(pos) in (None, "", 0) if vc != "num" else extract(pos) in (None, 0)
         elif multi:
-            base = lambda pos: any(test(x) for x in extract(pos))
+            def base(pos) -> bool:
+                return any(test(x) for x in extract(pos))
         else:
-            base = lambda pos: test(extract(pos))
+            def base(pos) -> bool:
+                return test(extract(pos))
         if neg:
             inner = base
-            base = lambda pos: not inner(pos)
+            def base(pos) -> bool:
+                return not inner(pos)
         if ornull:
             inner2 = base
-            base = lambda pos: inner2(pos) or getter(pos) is None
+            def base(pos) -> bool:
+                return inner2(pos) or getter(pos) is None
         return base
 
 
-def positions(table, comp: Compiler):
+def positions(table, comp: Compiler) -> Sequence[int]:
     """Candidate positions (range or list) from the ID bounds of a compiled filter."""
     ids = table.ids
     lo = 0 if comp.lo is None else bisect_left(ids, comp.lo)
@@ -366,7 +385,7 @@ MATCH_CACHE_SIZE = 8
 
 
 def run(table, comp: Compiler, preds: list, order: list, offset: int, limit: int, count: bool,
-        out_of_range_first=False, cache_key=None):
+        out_of_range_first=False, cache_key=None) -> tuple[list, Optional[int], int]:
     """Execute a list query.
 
     order: list of (rawkey, desc, keyfn|None); empty => ID ASC.
@@ -381,7 +400,7 @@ def run(table, comp: Compiler, preds: list, order: list, offset: int, limit: int
     if len(preds) == 1:
         match = preds[0]
     elif preds:
-        def match(pos, ps=tuple(preds)):
+        def match(pos, ps=tuple(preds)) -> bool:
             for p in ps:
                 if not p(pos):
                     return False
@@ -430,13 +449,13 @@ def run(table, comp: Compiler, preds: list, order: list, offset: int, limit: int
     for rawkey, d, keyfn in reversed(order):
         g = table.getter(rawkey)
         if keyfn is None:
-            def k(p, g=g):
+            def k(p, g=g) -> tuple:
                 v = g(p)
                 if isinstance(v, (list, dict)):
                     v = str(v)
                 return (v is not None, v if v is not None else 0)
         else:
-            def k(p, g=g, kf=keyfn):
+            def k(p, g=g, kf=keyfn) -> Any:
                 return kf(g(p))
         try:
             allm.sort(key=k, reverse=d)
@@ -461,7 +480,7 @@ def _matching(table, key, seq, match) -> list:
     return allm
 
 
-def _sorted_index(table, rawkey, desc, tie_desc):
+def _sorted_index(table, rawkey, desc, tie_desc) -> tuple:
     """Positions sorted by (column value, id) - a lazily built, version-checked 'DB index'."""
     cache = table.__dict__.setdefault("_sidx", {})
     key = (rawkey, desc, tie_desc)
@@ -476,7 +495,7 @@ def _sorted_index(table, rawkey, desc, tie_desc):
     return order, keys
 
 
-def _index_run(table, comp, match, order, offset, limit, count, out_of_range_first):
+def _index_run(table, comp, match, order, offset, limit, count, out_of_range_first) -> Optional[tuple]:
     """ORDER BY <int column> [, ID]: walk a sorted index from the bisected range bound (O(page))."""
     cols = getattr(table, "cols", None)
     if not cols or not order or len(order) > 2:
@@ -515,13 +534,13 @@ def _index_run(table, comp, match, order, offset, limit, count, out_of_range_fir
     idlo, idhi, idset = comp.lo, comp.hi, comp.idset
     page, matched = [], 0
 
-    def ok(p):
+    def ok(p) -> bool:
         i = ids[p]
         if (idlo is not None and i < idlo) or (idhi is not None and i > idhi) or (idset is not None and i not in idset):
             return False
         return match is None or match(p)
 
-    def scan(off):
+    def scan(off) -> list:
         nonlocal matched
         out, m = [], 0
         for j in range(lo, hi):
@@ -542,7 +561,7 @@ def _index_run(table, comp, match, order, offset, limit, count, out_of_range_fir
     return page, (matched if count else None), offset
 
 
-def parse_order(order, fields: dict, strict=False, key_of=None, keyfns=None, ignore_unknown=False):
+def parse_order(order, fields: dict, strict=False, key_of=None, keyfns=None, ignore_unknown=False) -> list:
     """{FIELD: ASC|DESC} -> [(rawkey, desc, keyfn)]."""
     out = []
     if not order:

@@ -106,7 +106,7 @@ EMAIL_TYPES = ["WORK", "HOME", "OTHER"]
 WEB_TYPES = ["WORK", "HOME", "OTHER"]
 IM_TYPES = ["TELEGRAM", "SKYPE", "VIBER", "OPENLINE", "IMOL"]
 
-# Built-in dynamic types read through crm.item.* but not listed by crm.type.list (spec §9.12):
+# Built-in dynamic types read through crm.item.* but not listed by crm.type.list (docs/bitrix24-api-notes.md#universal-crm-item-methods):
 # the smart invoices (entityTypeId 31), same shape as an SPA_TYPES entry. Their stage directory is
 # SMART_INVOICE_STAGE_{category}, codes DT31_{category}:X.
 BUILTIN_TYPES = {

@@ -1,4 +1,4 @@
-"""Field schemas of the simulated entities (spec §8, §9).
+"""Field schemas of the simulated entities (docs/bitrix24-api-notes.md#field-metadata-and-values).
 
 A ``Field`` describes one wire field: its Bitrix ``type`` (as reported by ``*.fields``), flags, and
 how its raw value is rendered on the wire (``kind``).  Raw values are Python natives:
@@ -6,7 +6,8 @@ ints, floats, strings, epoch ints for datetimes, epoch-day ints for dates, lists
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any, Callable, Optional
 
 # wire render kinds
@@ -434,7 +435,7 @@ USER_FIELDS_TITLES = {
     "UF_PHONE_INNER": "Extension number", "USER_TYPE": "User type",
 }
 
-# field visibility per scope (spec §7)
+# field visibility per scope (docs/bitrix24-api-notes.md#methods-and-scopes)
 USER_BASIC = {"ID", "XML_ID", "ACTIVE", "NAME", "LAST_NAME", "SECOND_NAME", "TITLE", "EMAIL", "PERSONAL_PHONE",
               "WORK_PHONE", "WORK_POSITION", "WORK_COMPANY", "IS_ONLINE", "TIME_ZONE", "TIMESTAMP_X",
               "TIME_ZONE_OFFSET", "DATE_REGISTER", "LAST_ACTIVITY_DATE", "PERSONAL_PROFESSION", "PERSONAL_GENDER",
@@ -452,3 +453,92 @@ CALL_FIELDS = ["ID", "PORTAL_USER_ID", "PORTAL_NUMBER", "PHONE_NUMBER", "CALL_ID
                "CRM_ENTITY_ID", "CRM_ACTIVITY_ID", "REST_APP_ID", "REST_APP_NAME", "TRANSCRIPT_ID",
                "TRANSCRIPT_PENDING", "SESSION_ID", "REDIAL_ATTEMPT", "COMMENT", "RECORD_DURATION",
                "RECORD_FILE_ID", "CALL_TYPE"]
+
+
+# ---------------------------------------------------------------- legacy CRM lists added later
+# (crm.quote/requisite/address/productsection.*: the family of crm.deal.list; an address has no ID)
+
+QUOTE_STD = [
+    F("ID", "integer", "ID", INT, "R"),
+    F("TITLE", "string", "Name"),
+    F("QUOTE_NUMBER", "string", "Quote #"),
+    F("STATUS_ID", "crm_status", "Status", status="QUOTE_STATUS"),
+    F("CURRENCY_ID", "crm_currency", "Currency"),
+    F("OPPORTUNITY", "double", "Amount", FLOAT2),
+    F("TAX_VALUE", "double", "Tax", FLOAT2),
+    F("DEAL_ID", "crm_deal", "Deal", INT, settings={"parentEntityTypeId": 2}),
+    F("LEAD_ID", "crm_lead", "Lead", INT, settings={"parentEntityTypeId": 1}),
+    F("COMPANY_ID", "crm_company", "Company", INT),
+    F("CONTACT_ID", "crm_contact", "Contact", INT, "D"),
+    F("MYCOMPANY_ID", "crm_company", "Your company details", INT),
+    F("BEGINDATE", "date", "Date created", DATE),
+    F("CLOSEDATE", "date", "Expiration date", DATE),
+    F("CLOSED", "char", "Closed"),
+    F("OPENED", "char", "Available to everyone"),
+    F("COMMENTS", "text", "Comment"),
+    *COMMON_TAIL,
+]
+
+REQUISITE_STD = [
+    F("ID", "integer", "ID", INT, "R"),
+    F("ENTITY_TYPE_ID", "integer", "Parent type", INT, "QI"),
+    F("ENTITY_ID", "integer", "Parent", INT, "QI"),
+    F("PRESET_ID", "integer", "Template", INT, "Q"),
+    F("DATE_CREATE", "datetime", "Created on", DT, "R"),
+    F("DATE_MODIFY", "datetime", "Modified on", DT, "R"),
+    F("CREATED_BY_ID", "user", "Created by", INT, "R"),
+    F("MODIFY_BY_ID", "user", "Modified by", INT, "R"),
+    F("NAME", "string", "Name", flags="Q"),
+    F("CODE", "string", "Symbolic code"),
+    F("XML_ID", "string", "External ID"),
+    F("ORIGINATOR_ID", "string", "External source"),
+    F("ACTIVE", "char", "Active"),
+    F("ADDRESS_ONLY", "char", "Address only"),
+    F("SORT", "integer", "Sort", INT),
+    F("RQ_COMPANY_NAME", "string", "Company name"),
+    F("RQ_NAME", "string", "Name"),
+    F("RQ_INN", "string", "TIN"),
+    F("RQ_KPP", "string", "KPP"),
+    F("RQ_VAT_ID", "string", "VAT ID"),
+]
+
+ADDRESS_STD = [
+    F("TYPE_ID", "integer", "Address type", INT, "QI"),
+    F("ENTITY_TYPE_ID", "integer", "Parent type", INT, "QI"),
+    F("ENTITY_ID", "integer", "Parent", INT, "QI"),
+    F("ADDRESS_1", "string", "Street, building"),
+    F("ADDRESS_2", "string", "Suite / Apartment"),
+    F("CITY", "string", "City"),
+    F("POSTAL_CODE", "string", "Zip"),
+    F("REGION", "string", "Region"),
+    F("PROVINCE", "string", "State / Province"),
+    F("COUNTRY", "string", "Country"),
+    F("COUNTRY_CODE", "string", "Country code"),
+    F("LOC_ADDR_ID", "integer", "Location address ID", INT),
+    F("ANCHOR_TYPE_ID", "integer", "Main parent type", INT, "R"),
+    F("ANCHOR_ID", "integer", "Main parent", INT, "R"),
+]
+
+SECTION_STD = [
+    F("ID", "integer", "ID", INT, "R"),
+    F("CATALOG_ID", "integer", "Catalog", INT, "Q"),
+    F("SECTION_ID", "integer", "Parent section", INT),
+    F("NAME", "string", "Name", flags="Q"),
+    F("XML_ID", "string", "External ID"),
+    F("CODE", "string", "Symbolic code"),
+]
+
+
+# every legacy CRM list (crm.<entity>.list / .fields) and its standard fields
+LEGACY_STD = {"contact": CONTACT_STD, "company": COMPANY_STD, "deal": DEAL_STD, "lead": LEAD_STD,
+              "activity": ACTIVITY_STD, "product": PRODUCT_STD, "quote": QUOTE_STD, "requisite": REQUISITE_STD,
+              "address": ADDRESS_STD, "productsection": SECTION_STD}
+# the fullest select of each (ground truth); the others take DEFAULT_FULL_SELECT
+FULL_SELECT = {"activity": ["*", "COMMUNICATIONS"], "product": ["*"], "quote": ["*", "UF_*"],
+               "requisite": ["*", "UF_*"], "address": ["*"], "productsection": ["*"]}
+DEFAULT_FULL_SELECT = ["*", "UF_*", "PHONE", "EMAIL", "WEB", "IM"]
+
+
+def legacy_fields(world: Any, ent: str) -> list:
+    """Every field of a legacy CRM entity: the standard ones, then its user fields."""
+    return LEGACY_STD[ent] + world.ufs.get(ent, [])

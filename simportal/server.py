@@ -1,4 +1,5 @@
-"""HTTP front end: routing, request parsing, limits, faults, auth, batch, envelope (spec §1, §2, §4-§6)."""
+"""HTTP front end: routing, request parsing, limits, faults, auth, batch, envelope
+(docs/bitrix24-api-notes.md#urls-and-authentication, #request-parsing, #answer-envelope, #batch, #limits, #errors)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import traceback
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .errors import ApiError
@@ -36,13 +38,13 @@ class ReqLog(list):
     """Commands executed for one HTTP request + their simulated operating seconds."""
     op = 0.0
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.costs = []   # (method, simulated seconds) of every executed command, in order
 
 
 class Reply:
-    def __init__(self, status: int, body: bytes, ctype="application/json; charset=utf-8", headers=None):
+    def __init__(self, status: int, body: bytes, ctype="application/json; charset=utf-8", headers=None) -> None:
         self.status, self.body, self.ctype, self.headers = status, body, ctype, headers or {}
 
 
@@ -99,9 +101,9 @@ def _inner_methods(params) -> set:
     return out
 
 
-# ---------------------------------------------------------------- batch references (§4.2)
+# ---------------------------------------------------------------- batch references (docs/bitrix24-api-notes.md#result-reference-substitution)
 
-def _resolve(s: str, acc: dict, embedded: bool = True):
+def _resolve(s: str, acc: dict, embedded: bool = True) -> Any:
     """``embedded=False``: a portal that substitutes only a value that IS a reference (switch)."""
     for m in list(REF_RE.finditer(s)):
         if not embedded and m.group(0) != s:
@@ -124,7 +126,7 @@ def _resolve(s: str, acc: dict, embedded: bool = True):
     return s
 
 
-def substitute(v, acc, embedded: bool = True):
+def substitute(v, acc, embedded: bool = True) -> Any:
     if isinstance(v, dict):
         out = {}
         for k, x in v.items():
@@ -140,11 +142,15 @@ def substitute(v, acc, embedded: bool = True):
 
 # ---------------------------------------------------------------- execution
 
-def time_block(portal, t0: float, t1: float, processing: float, op=None) -> dict:
+def time_block(portal: Any, t0: float, t1: float, processing: float, op: Optional[tuple] = None) -> dict:
+    """The `time` object of an answer. `processing` (the simulated cost of the command) is part of the
+    duration: it never exceeds `duration` (docs/bitrix24-api-notes.md#answer-envelope)."""
     c = portal.clock
     intish = portal.options.time_as_int
+    duration = t1 - t0
+    processing = min(int(processing) if intish else round(processing, 6), duration)
     d = {"start": int(t0) if intish else round(t0, 6), "finish": int(t1) if intish else round(t1, 6),
-         "duration": t1 - t0, "processing": int(processing) if intish else round(processing, 6),
+         "duration": duration, "processing": int(processing) if intish else processing,
          "date_start": c.fmt_dt(t0), "date_finish": c.fmt_dt(t1)}
     if op is None:
         d["operating"] = 0
@@ -154,7 +160,7 @@ def time_block(portal, t0: float, t1: float, processing: float, op=None) -> dict
     return d
 
 
-def execute(portal, hook, name: str, params: dict, in_batch: bool, cmd_log: list, key=None):
+def execute(portal, hook, name: str, params: dict, in_batch: bool, cmd_log: list, key=None) -> dict:
     """Run one API command. Returns a sub-response dict or raises ApiError."""
     opts = portal.options
     if in_batch and name in NOT_BATCHABLE:
@@ -283,9 +289,9 @@ def dispatch(portal, h, params, cmd_log) -> Reply:
     return Reply(200, json_bytes(sub, opts.php_escapes, opts.raw_unicode))
 
 
-def authenticate(portal, path: str, params: dict):
+def authenticate(portal, path: str, params: dict) -> tuple:
     """(hook, method) of a REST call: a webhook path `/rest/USER/CODE/METHOD`, or `/rest/METHOD` with an
-    OAuth access token in `auth` (removed from the params, as Bitrix does) - spec §1.1, §6.1."""
+    OAuth access token in `auth` (removed from the params, as Bitrix does) - docs/bitrix24-api-notes.md#urls-and-authentication, docs/bitrix24-api-notes.md#errors."""
     opts = portal.options
     m = ROUTE.match(path)
     om = None if m else OAUTH_ROUTE.match(path)
@@ -328,7 +334,7 @@ def _carries_guard(params) -> bool:
     return any(isinstance(c, str) and "=0$result[" in c for c in commands)
 
 
-def fault_reply(kind: str, opts):
+def fault_reply(kind: str, opts) -> Optional[Reply]:
     if kind == "503":
         return Reply(503, json_bytes({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}))
     if kind == "429":
@@ -344,7 +350,7 @@ def fault_reply(kind: str, opts):
     return None
 
 
-def handle(portal, h):
+def handle(portal, h) -> None:
     """Entry point for one HTTP request."""
     opts = portal.options
     length = int(h.headers.get("Content-Length") or 0)
@@ -363,7 +369,7 @@ def handle(portal, h):
     cmd_log = ReqLog()
     ts = portal.epoch()
 
-    def send(rep: Reply):
+    def send(rep: Reply) -> None:
         portal.record(ts, rep.status, name, cmd_log, cmd_log.op)
         _send(h, rep)
 
@@ -404,7 +410,7 @@ def handle(portal, h):
     send(rep)
 
 
-def _send(h, rep: Reply):
+def _send(h, rep: Reply) -> None:
     h.send_response(rep.status)
     h.send_header("Content-Type", rep.ctype)
     h.send_header("Content-Length", str(len(rep.body)))
@@ -418,7 +424,7 @@ def _send(h, rep: Reply):
         h.wfile.write(rep.body)
 
 
-def _reset(h):
+def _reset(h) -> None:
     try:
         h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         h.connection.close()
@@ -435,7 +441,7 @@ class Handler(BaseHTTPRequestHandler):
     # waits for the client's delayed ACK of the headers (~40 ms per request on loopback).
     disable_nagle_algorithm = True
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         try:
             handle(self.server.portal, self)
         except (BrokenPipeError, ConnectionResetError):
@@ -444,13 +450,13 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_GET
     do_HEAD = do_GET
 
-    def finish(self):
+    def finish(self) -> None:
         try:
             super().finish()
         except OSError:
             pass
 
-    def log_message(self, format, *args):  # noqa: A002
+    def log_message(self, format, *args) -> None:  # noqa: A002
         pass
 
 
@@ -459,6 +465,6 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, portal):
+    def __init__(self, addr, portal) -> None:
         self.portal = portal
         super().__init__(addr, Handler)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from typing import Any, Callable, Optional
 
 NONE = -(1 << 63)  # null sentinel in integer columns
 
@@ -17,26 +18,26 @@ class IntCol:
     """int64 column; ``None`` stored as a sentinel."""
     kind = "int"
 
-    def __init__(self, values=None):
+    def __init__(self, values=None) -> None:
         self.a = array("q") if values is None else values
 
-    def get(self, pos):
+    def get(self, pos) -> Optional[int]:
         v = self.a[pos]
         return None if v == NONE else v
 
-    def set(self, pos, v):
+    def set(self, pos, v) -> None:
         self.a[pos] = NONE if v is None else int(v)
 
-    def append(self, v):
+    def append(self, v) -> None:
         self.a.append(NONE if v is None else int(v))
 
-    def delete(self, pos):
+    def delete(self, pos) -> None:
         del self.a[pos]
 
-    def getter(self):
+    def getter(self) -> Callable[[int], Optional[int]]:
         a = self.a
 
-        def g(pos):
+        def g(pos) -> Optional[int]:
             v = a[pos]
             return None if v == NONE else v
         return g
@@ -46,7 +47,7 @@ class StrCol:
     """Interned-string column (array of indexes into a value list)."""
     kind = "str"
 
-    def __init__(self, values=()):
+    def __init__(self, values=()) -> None:
         self.vals: list = []
         self.idx: dict = {}
         self.a = array("I")
@@ -61,22 +62,22 @@ class StrCol:
             self.idx[v] = c
         return c
 
-    def get(self, pos):
+    def get(self, pos) -> Any:
         return self.vals[self.a[pos]]
 
-    def set(self, pos, v):
+    def set(self, pos, v) -> None:
         self.a[pos] = self.code(v)
 
-    def append(self, v):
+    def append(self, v) -> None:
         self.a.append(self.code(v))
 
-    def append_code(self, c: int):
+    def append_code(self, c: int) -> None:
         self.a.append(c)
 
-    def delete(self, pos):
+    def delete(self, pos) -> None:
         del self.a[pos]
 
-    def getter(self):
+    def getter(self) -> Callable:
         a, vals = self.a, self.vals
         return lambda pos: vals[a[pos]]
 
@@ -85,7 +86,7 @@ class Table:
     CACHE_MAX = 4000   # raw rows kept per table (covers one 50-command batch)
 
     def __init__(self, name: str, gen, cols: dict | None = None, modify_key: str | None = None,
-                 create_key: str | None = None):
+                 create_key: str | None = None) -> None:
         self.name = name
         self.gen = gen
         self.ids = array("q")
@@ -96,7 +97,7 @@ class Table:
         self._cache: dict = {}
         self.version = 0
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.ids)
 
     def pos(self, id_) -> int | None:
@@ -112,7 +113,7 @@ class Table:
     def max_id(self) -> int:
         return self.ids[-1] if self.ids else 0
 
-    def raw(self, id_):
+    def raw(self, id_) -> Optional[dict]:
         r = self._cache.get(id_)
         if r is not None:
             return r
@@ -138,7 +139,7 @@ class Table:
         self._cache[id_] = r
         return r
 
-    def getter(self, name: str):
+    def getter(self, name: str) -> Callable[[int], Any]:
         """Fast accessor pos -> raw value of a field."""
         col = self.cols.get(name)
         if col is not None:
@@ -153,11 +154,11 @@ class Table:
         return name in self.cols
 
     # mutation ------------------------------------------------------------
-    def touch(self):
+    def touch(self) -> None:
         self._cache.clear()
         self.version += 1
 
-    def set_fields(self, id_, changes: dict):
+    def set_fields(self, id_, changes: dict) -> None:
         p = self.pos(id_)
         if p is None:
             raise KeyError(f"{self.name} {id_} not found")
@@ -170,7 +171,7 @@ class Table:
                 ov[k] = v
         self.touch()
 
-    def append_row(self, id_: int, colvals: dict, overrides: dict | None = None):
+    def append_row(self, id_: int, colvals: dict, overrides: dict | None = None) -> None:
         if self.ids and id_ <= self.ids[-1]:
             raise ValueError("ids must grow")
         self.ids.append(id_)
@@ -180,7 +181,7 @@ class Table:
             self.over[id_] = dict(overrides)
         self.touch()
 
-    def delete(self, id_):
+    def delete(self, id_) -> None:
         p = self.pos(id_)
         if p is None:
             raise KeyError(f"{self.name} {id_} not found")

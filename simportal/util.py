@@ -1,6 +1,6 @@
 """PHP-flavoured helpers: parse_str, truthiness, array serialisation, JSON, dates.
 
-Everything here mimics what the Bitrix PHP runtime does on the wire (spec §1.2, §1.3, §3.8).
+Everything here mimics what the Bitrix PHP runtime does on the wire (docs/bitrix24-api-notes.md#request-parsing, docs/bitrix24-api-notes.md#answer-encoding, docs/bitrix24-api-notes.md#dates).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import unquote_plus
 
 # ---------------------------------------------------------------- parse_str
@@ -40,7 +40,7 @@ def _assign(target: dict, base: str, segments: list, value) -> None:
             cur = nxt
 
 
-def _parse_key(raw: str):
+def _parse_key(raw: str) -> tuple:
     """PHP variable-name rules: base up to '[', consecutive [..] segments, '.'/' ' -> '_' in base."""
     raw = raw.lstrip(" ")
     pos = raw.find("[")
@@ -80,7 +80,7 @@ def parse_str(qs: str) -> dict:
     return listify(out)
 
 
-def listify(x):
+def listify(x) -> Any:
     """Turn dicts whose keys are exactly "0".."n-1" (in order) into lists, recursively (PHP is-list rule)."""
     if isinstance(x, dict):
         x = {k: listify(v) for k, v in x.items()}
@@ -130,7 +130,7 @@ def php_intval(v) -> int:
     return 0
 
 
-def php_map(d: dict):
+def php_map(d: dict) -> Any:
     """Serialise a PHP associative array: [] when empty, list when keys are 0..n-1, else object."""
     if not d:
         return []
@@ -139,7 +139,7 @@ def php_map(d: dict):
     return d
 
 
-def ci_get(params: dict, *names, default=None):
+def ci_get(params: dict, *names, default=None) -> Any:
     """Case-insensitive parameter lookup (first of several accepted spellings)."""
     if not isinstance(params, dict):
         return default
@@ -192,7 +192,7 @@ _CLOCK_SERIAL = itertools.count(1)
 class Clock:
     """Portal clock: formatting/parsing in the portal's fixed UTC offset."""
 
-    def __init__(self, tz_offset: str = "+03:00"):
+    def __init__(self, tz_offset: str = "+03:00") -> None:
         self.serial = next(_CLOCK_SERIAL)   # stable identity for caches (id() can be reused)
         self.off = parse_offset(tz_offset)
         self.suffix = offset_str(self.off)
@@ -241,7 +241,7 @@ class Clock:
         r"\s*(Z|z|UTC|[+-]\d{2}:?\d{2})?$")
     _SITE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
-    def parse(self, value):
+    def parse(self, value) -> Optional[float]:
         """Filter value -> epoch seconds (float) or None when PHP strtotime would fail."""
         if isinstance(value, _dt.datetime):
             if value.tzinfo is None:
@@ -279,7 +279,7 @@ class Clock:
             return base.timestamp() - self.off
         return None
 
-    def to_epoch(self, value):
+    def to_epoch(self, value) -> int:
         """Internal-API helper: datetime / ISO string / number -> int epoch."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return int(value)
@@ -288,7 +288,7 @@ class Clock:
             raise ValueError(f"cannot interpret {value!r} as a datetime")
         return int(e)
 
-    def to_day(self, value):
+    def to_day(self, value) -> Optional[int]:
         if isinstance(value, _dt.datetime):
             return self.day_of(self.parse(value))
         if isinstance(value, _dt.date):
@@ -301,6 +301,10 @@ class Clock:
         raise ValueError(f"cannot interpret {value!r} as a date")
 
 
+# every scope a webhook can have (`add_webhook(scopes=None)`)
+ALL_SCOPES = ("crm", "user", "user_basic", "user_brief", "department", "telephony", "imopenlines", "catalog", "task")
+
+
 @dataclass
 class Webhook:
     """Who a request acts as: an inbound webhook, or the user behind a valid OAuth access token."""
@@ -311,4 +315,4 @@ class Webhook:
     crm_admin: bool = True
     active: bool = True
     call_stats: bool = True
-    expires_at: Optional[float] = None   # epoch; expired => INVALID_CREDENTIALS (§11 #4, presumed)
+    expires_at: Optional[float] = None   # epoch; expired => INVALID_CREDENTIALS (presumed: docs/bitrix24-api-notes.md#unconfirmed-and-version-dependent-behaviour)

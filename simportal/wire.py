@@ -1,5 +1,7 @@
-"""Raw row -> wire row rendering (spec §8.3): legacy CRM strings vs crm.item native types."""
+"""Raw row -> wire row rendering (docs/bitrix24-api-notes.md#field-metadata-and-values): legacy CRM strings vs crm.item native types."""
 from __future__ import annotations
+
+from typing import Any, Callable
 
 from .schema import DATE, DT, FILE, FLOAT2, INT, MF, OBJ, RAW, STR, UF
 
@@ -13,7 +15,7 @@ def _fmt_double(v) -> str:
     return s if s not in ("", "-0") else "0"
 
 
-def legacy_uf(f, v, clock, ent, id_, opts):
+def legacy_uf(f, v, clock, ent, id_, opts) -> Any:
     if v is None:
         return None
     if f.multiple:
@@ -23,7 +25,7 @@ def legacy_uf(f, v, clock, ent, id_, opts):
     return legacy_uf_scalar(f, v, clock, ent, id_)
 
 
-def legacy_uf_scalar(f, v, clock, ent, id_):
+def legacy_uf_scalar(f, v, clock, ent, id_) -> Any:
     t = f.uf_type
     if t in ("integer", "enumeration", "employee", "iblock_element", "iblock_section"):
         return str(v)
@@ -43,7 +45,7 @@ def legacy_uf_scalar(f, v, clock, ent, id_):
     return v
 
 
-def item_uf(f, v, clock, opts):
+def item_uf(f, v, clock, opts) -> Any:
     if v is None:
         return None
     if f.multiple:
@@ -51,7 +53,7 @@ def item_uf(f, v, clock, opts):
     return item_uf_scalar(f, v, clock)
 
 
-def item_uf_scalar(f, v, clock):
+def item_uf_scalar(f, v, clock) -> Any:
     t = f.uf_type
     if t == "boolean":
         return "Y" if v else "N"
@@ -67,7 +69,7 @@ def item_uf_scalar(f, v, clock):
     return v
 
 
-def legacy_plan(fields, ent, clock, opts):
+def legacy_plan(fields, ent, clock, opts) -> Callable[[list], list]:
     """Compile a renderer for legacy CRM rows: fn(list of raw dicts) -> list of wire dicts.
 
     The renderer is generated Python source (one statement per field) and cached by field signature;
@@ -92,7 +94,7 @@ _UF_INLINE = {"string": "{}", "money": "{}", "url": "{}", "address": "{}", "crm_
               "date": "fdate({})"}
 
 
-def _compile_legacy(fields, ent, clock, opts):
+def _compile_legacy(fields, ent, clock, opts) -> Callable[[list], list]:
     empty_false = bool(getattr(opts, "empty_multiple_uf_false", False))
     ns = {"fdt": clock.fmt_dt, "fdate": clock.fmt_date, "OMIT": OMIT, "str": str}
     lines = ["def render_rows(raws):", "    out = []", "    append = out.append", "    for raw in raws:",
@@ -121,7 +123,7 @@ def _compile_legacy(fields, ent, clock, opts):
                          f"for a, b, x, t in v]")
         else:
             if k == FILE:
-                def fn(v, raw, code=f.code):
+                def fn(v, raw, code=f.code) -> Any:
                     if not v:
                         return OMIT
                     base = f"/bitrix/components/bitrix/{SHOW.get(ent, 'crm.deal.show')}/show_file.php?" \
@@ -137,9 +139,11 @@ def _compile_legacy(fields, ent, clock, opts):
                     lines.append(f"        d[{c}] = None if v is None else {expr.format('v')}")
                 continue
             elif k == UF:
-                fn = (lambda v, raw, f=f: legacy_uf(f, v, clock, ent, raw["ID"], opts))
+                def fn(v, raw, f=f) -> Any:
+                    return legacy_uf(f, v, clock, ent, raw["ID"], opts)
             else:
-                fn = (lambda v, raw: v)
+                def fn(v, raw) -> Any:
+                    return v
             ns[f"f{i}"] = fn
             lines.append(f"        w = f{i}(v, raw)")
             lines.append("        if w is not OMIT:")
@@ -149,7 +153,7 @@ def _compile_legacy(fields, ent, clock, opts):
     return ns["render_rows"]
 
 
-def item_plan(fields, clock, opts, original_uf_names=False):
+def item_plan(fields, clock, opts, original_uf_names=False) -> list:
     plan = []
     for f in fields:
         key = (f.upper or f.code) if (original_uf_names and f.dynamic) else f.code
@@ -168,11 +172,11 @@ def item_plan(fields, clock, opts, original_uf_names=False):
     return plan
 
 
-def render(raws, plan):
+def render(raws, plan) -> list:
     return plan(raws)
 
 
-def render_items(raws, plan):
+def render_items(raws, plan) -> list:
     out = []
     for raw in raws:
         d = {}

@@ -124,9 +124,10 @@ def test_deal_list_requests_are_keyset_batches(portal, core_load):
 
 # Chained reads walk ids downwards with a zero-prefixed `<ID=0$result[...]` bound (bitrix24/batch.py):
 # after a short page the reference stays unresolved, `ID < 0` matches nothing, and the rest of the
-# batch costs the portal next to nothing. Whatever a portal does with that bound, no row is lost.
+# batch costs the portal next to nothing. Whatever a portal does with that bound, no row is lost
+# (docs/bitrix24-api-notes.md#result-reference-substitution).
 PORTAL_READS_OF_THE_BOUND = {
-    "substitutes (spec §4.2)": {},
+    "substitutes embedded references (as Bitrix does)": {},
     "never substitutes embedded references": {"embedded_refs": False},
     "drops a non-numeric id condition": {"id_filter_text": "ignore"},
     "rejects a non-numeric id condition": {"id_filter_text": "error"},

@@ -13,7 +13,7 @@ from bitrix24 import ConfigurationError
 from bitrix24.batch import _share
 from bitrix24.products import BULK_METHOD, upper_key
 from simportal import SimPortal
-from simportal.m_item import PRODUCT_ROW_KEYS
+from simportal.methods.deal_children import PRODUCT_ROW_KEYS
 
 PER_DEAL = "crm.deal.productrows.get"
 STREAMS = ["deals", "deal_products"]

@@ -1,6 +1,6 @@
 """Tests of the simulated Bitrix24 portal (simportal/) over real HTTP.
 
-Each behaviour is checked against the spec /work/shared/bitrix24-api.md (section numbers in docstrings).
+Each behaviour is checked against docs/bitrix24-api-notes.md (sections named in the comments and docstrings).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def batch(p, cmd, halt=0, url=None):
     return call(p, "batch", url=url, cmd=cmd, halt=halt)
 
 
-# ---------------------------------------------------------------- envelope (§2)
+# ---------------------------------------------------------------- envelope (docs/bitrix24-api-notes.md#answer-envelope)
 
 def test_envelope_success_and_error(portal):
     st, body = call(portal, "crm.deal.list", select=["ID"], order={"ID": "ASC"}, start=0)
@@ -68,7 +68,7 @@ def test_php_json_escapes(portal):
     assert "\\/" in r.text or "/" not in r.text.split('"time"')[0]
 
 
-# ---------------------------------------------------------------- paging (§3.2-3.4)
+# ---------------------------------------------------------------- paging (docs/bitrix24-api-notes.md#paging)
 
 def test_start_minus_one_per_family(portal):
     _, body = call(portal, "crm.deal.list", select=["ID"], start=-1)
@@ -120,7 +120,7 @@ def test_user_get_empty_has_no_total(portal):
     assert body["result"] == [] and "total" not in body
 
 
-# ---------------------------------------------------------------- filters, order, select (§3.6, §8.4)
+# ---------------------------------------------------------------- filters, order, select (docs/bitrix24-api-notes.md#filters-and-order, #select)
 
 def test_filters(portal):
     truth = portal.ground_truth("deal")
@@ -243,7 +243,7 @@ def test_stage_history_consistent_with_deals(portal):
         assert last[did]["STAGE_ID"] == d["STAGE_ID"]
 
 
-# ---------------------------------------------------------------- batch (§4)
+# ---------------------------------------------------------------- batch (docs/bitrix24-api-notes.md#batch)
 
 def _chain(n, start_ref=None, extra=""):
     cmd = {}
@@ -334,7 +334,7 @@ def test_batch_counts_once(fresh):
     assert key == "p1" and method == "crm.deal.list" and ok and params["filter"][">ID"] != "$result[p0][49][ID]"
 
 
-# ---------------------------------------------------------------- auth, routing, request parsing (§1, §6)
+# ---------------------------------------------------------------- auth, routing, request parsing (docs/bitrix24-api-notes.md#urls-and-authentication, #errors)
 
 def test_auth_errors_and_404_before_auth(portal):
     bad = portal.webhook_url.replace(portal.default_webhook.code, "x" * 16)
@@ -394,6 +394,62 @@ def test_type_list_requires_crm_admin(portal):
     assert [t["entityTypeId"] for t in b["result"]["types"]] == [128, 1032]
 
 
+def test_type_list_unknown_order_field_is_error_100(portal):
+    """An order field crm.type.list does not know: the ORM's error 100, the name converted to UPPER_SNAKE
+    (docs/bitrix24-api-notes.md#crmtypelist)."""
+    st, b = call(portal, "crm.type.list", order={"ID": "ASC"})
+    assert st == 400 and b["error"] == 100
+    assert b["error_description"].startswith("Unknown field definition `I_D` (I_D)")
+    st, b = call(portal, "crm.type.list", order={"noSuch": "DESC"})
+    assert st == 400 and b["error"] == 100 and "NO_SUCH" in b["error_description"]
+    st, b = call(portal, "crm.type.list", order={"id": "DESC"})
+    assert st == 200 and [t["entityTypeId"] for t in b["result"]["types"]] == [1032, 128]
+    _, b = batch(portal, {"bad": "crm.type.list?order[ID]=ASC", "good": "crm.type.list?order[id]=ASC"})
+    assert b["result"]["result_error"]["bad"]["error"] == 100 and "good" in b["result"]["result"]
+
+
+def test_department_get_filters_as_the_intranet_module(portal):
+    """department.get keeps only ID, NAME, SORT, PARENT, UF_HEAD (`>ID` is dropped), matches exactly, and
+    reads sort/order from FILTER when FILTER is given (docs/bitrix24-api-notes.md#departments)."""
+    truth = portal.ground_truth("department")
+    ids = [d["ID"] for d in truth]
+    assert len(ids) >= 7
+
+    def got(**params):
+        st, b = call(portal, "department.get", **params)
+        assert st == 200, b
+        return [d["ID"] for d in b["result"]]
+
+    assert got(**{">ID": 3}) == ids                                  # dropped, not applied
+    assert got(FILTER={">ID": 3, "NO_SUCH": 1}) == ids
+    assert got(ID=3) == ["3"] and got(FILTER={"ID": "3"}) == ["3"]
+    assert got(FILTER={"ID": [2, 4]}) == ["2", "4"]                  # an array: any of its values
+    children = [d["ID"] for d in truth if d.get("PARENT") == "1"]
+    assert got(PARENT=1) == children and got(FILTER={"PARENT": "1"}) == children
+    name = truth[1]["NAME"]
+    assert got(FILTER={"NAME": name}) == [d["ID"] for d in truth if d["NAME"] == name]
+    assert got(FILTER={"NAME": name[:3]}) == []                      # exact, not a substring
+    assert got(sort="ID", order="DESC") == ids[::-1]
+    assert got(sort="ID", order="DESC", FILTER={"PARENT": 1}) == children   # FILTER given: its own order
+    assert got(FILTER={"PARENT": 1, "sort": "ID", "order": "DESC"}) == children[::-1]
+
+
+def test_time_processing_never_exceeds_duration(fresh):
+    """processing is part of the duration, even when the simulated cost is longer than the real call
+    (docs/bitrix24-api-notes.md#answer-envelope)."""
+    fresh.options.cost_model = lambda method, **kw: 7.5
+    fresh.options.operating_limit = None
+    for as_int in (False, True):
+        fresh.options.time_as_int = as_int
+        _, b = call(fresh, "crm.deal.list", select=["ID"])
+        assert 0 <= b["time"]["processing"] <= b["time"]["duration"]
+        _, b = batch(fresh, {"a": "crm.deal.list?select[]=ID", "b": "crm.contact.list?select[]=ID"})
+        times = [b["time"]] + list(b["result"]["result_time"].values())
+        assert len(times) == 3
+        assert all(0 <= t["processing"] <= t["duration"] for t in times)
+    assert fresh.stats.operating("crm.deal.list") >= 15.0              # the cost itself is still metered
+
+
 def test_request_parsing(portal):
     url = portal.webhook_url
     r = requests.get(url + "crm.deal.list.json?select[]=ID&select[]=TITLE&filter[CATEGORY_ID]=1&order[ID]=DESC",
@@ -417,7 +473,7 @@ def test_request_parsing(portal):
     assert r.json()["total"] > 0
 
 
-# ---------------------------------------------------------------- limits (§5)
+# ---------------------------------------------------------------- limits (docs/bitrix24-api-notes.md#limits)
 
 def test_rate_limiter_503():
     with SimPortal(size=50, seed=1, rate_limit=(1.0, 5), anchor=ANCHOR) as p:
