@@ -71,13 +71,13 @@ def test_webhook_code_is_nowhere_after_a_run_with_faults(tmp_path, caplog, capfd
 def _oauth_runs(portal, tmp_path, monkeypatch):
     """Configured from the environment: a run with tokens rotating mid-run and faults, then a run that
     fails. Returns the pipeline and the failure's text."""
-    portal.options.oauth_token_lifetime = 1.0
+    portal.options.oauth_token_lifetime = 3.0  # ~5 uses (0.6 s each), with real-time margin under load
     app = portal.add_oauth_app()
     monkeypatch.setenv("SOURCES__BITRIX24__CREDENTIALS__DOMAIN", f"http://{app['domain']}")
     for key in ("client_id", "client_secret", "refresh_token", "access_token", "oauth_server"):
         monkeypatch.setenv(f"SOURCES__BITRIX24__CREDENTIALS__{key.upper()}", app[key])
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "DEBUG")
-    portal.oauth.listeners.append(lambda kind, info: kind == "use" and tick(portal, 0.4))
+    portal.oauth.listeners.append(lambda kind, info: kind == "use" and tick(portal, 0.6))
     for n, kind in enumerate(("503", "reset", "html200", "500")):
         portal.faults.add(kind, times=1, after=3 * n + 1)
     pipeline = dlt.pipeline("secret_oauth", destination=dlt.destinations.duckdb(str(tmp_path / "secret.duckdb")),
