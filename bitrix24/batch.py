@@ -10,7 +10,7 @@
   read. Where the method's filter allows it, the reader therefore walks the ids *downwards*
   (`order ID DESC`, `<ID`) and writes each reference with a leading zero, `<ID=0$result[..][49][ID]`:
   Bitrix substitutes a reference embedded in a longer string only when it resolves to a scalar
-  (docs/bitrix24-api-notes.md, "$result reference substitution"), so after a full page the bound
+  (docs/bitrix24-api-notes.md#result-reference-substitution), so after a full page the bound
   is `0` + the last id (the same number) and after a short page the literal text stays, casts to
   0, and `ID < 0` matches nothing - the rest of the chain costs the portal next to nothing. Should a portal refuse that bound (an error after a full
   page) or not substitute it (an empty page after a full one, which one plain request then

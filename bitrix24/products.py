@@ -1,12 +1,12 @@
 """deal_products at list speed: the product rows of many deals per command.
 
 `crm.item.productrow.list` takes `=ownerType` "D" and `=ownerId`, and the crm module's controller
-filters OWNER_ID by an array as well (docs/bitrix24-api-notes.md, "crm.item.productrow.list owner
-arrays"), so one command lists the rows of up to 200 deals, 50 rows a page, chained on `>id` -
-about 2,500 rows per request instead of one command per deal. The official docs disagree on whether the array is honoured, and the controller checks read
-access on one id only (a non-admin webhook may be refused), so each run trusts the bulk method only
-after its answers prove it right; otherwise it falls back to `crm.deal.productrows.get` per deal
-(`streams.per_deal`), with one log line saying why.
+filters OWNER_ID by an array as well (docs/bitrix24-api-notes.md#crmitemproductrowlist-owner-arrays),
+so one command lists the rows of up to 200 deals, 50 rows a page, chained on `>id` - about 2,500
+rows per request instead of one command per deal. The official docs disagree on whether the array
+is honoured, and the controller checks read access on one id only (a non-admin webhook may be
+refused), so each run trusts the bulk method only after its answers prove it right; otherwise it
+falls back to `crm.deal.productrows.get` per deal (`streams.per_deal`), with one log line saying why.
 """
 
 from __future__ import annotations

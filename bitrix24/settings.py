@@ -223,7 +223,7 @@ STREAMS: Tuple[Stream, ...] = (
                "WORKTIME_HOLIDAYS": "object", "DATE_CREATE": "datetime", "DATE_MODIFY": "datetime",
                "MODIFY_USER_ID": "user"},
     ),
-    # Pipelines and the rest added with issue 12 (docs: bitrix24/b24restdocs, see simportal/m_more.py).
+    # Pipelines and the rest added with issue 12 (docs: bitrix24/b24restdocs, see simportal/methods/).
     _categories("deal_categories", 2),
     _entity("quotes", "quote", "DATE_MODIFY", ("*", "UF_*")),
     _fields("quote_fields", "crm.quote.fields"),
