@@ -42,16 +42,6 @@ REAL_MAX = {"ours": 10**9, "ours_proto": 10**9, "floor": 100_000, "fb24": 100_00
 SAMPLE_ABOVE = {"reference": 10_000}  # counting mode (per-deal calls sampled) above this size
 # Runs measured under the portal's real (time-scaled) limits: (key, label, contenders.py runner, arguments).
 # The per-deal peers need hours of simulated time at these sizes and are left to the model.
-# key, label, contender, extra arguments, at the first limits size only
-LIMIT_RUNS = [
-    ("ours", "ours (as shipped)", "ours", [], False),
-    ("ours_nosweep", "ours, comment sweep off", "ours", ["--refresh-runs", "0"], False),
-    ("ours_seq", "ours, one request in flight per reader", "ours", ["--concurrency", "1"], True),
-    ("fb24", "fast_bitrix24 (as shipped: up to 50 in flight)", "fb24", [], False),
-    # as shipped it overfills the portal's bucket (it counts a request when its answer arrives, with up to 50
-    # in flight) and gives up after 10 rejections in a row; 10 in flight is the fastest setting seen to finish
-    ("fb24_10", "fast_bitrix24, at most 10 in flight", "fb24", ["--max-in-flight", "10"], False),
-]
 
 
 def log(msg: str) -> None:
@@ -280,7 +270,7 @@ class Bench:
         full then 1 % incremental, side by side. *Actual* = the requests phase / scale + the local phases
         (normalize and load make no request and run unscaled)."""
         first = size == min(self.a.limits_sizes)
-        runs = [r[:4] for r in LIMIT_RUNS if (r[0].split("_")[0] in self.a.contenders or r[0] in self.a.contenders)
+        runs = [r[:4] for r in report.LIMIT_RUNS if (r[0].split("_")[0] in self.a.contenders or r[0] in self.a.contenders)
                 and (first or not r[4])]
         scales = {phase: self.limits_scale(entry, phase) for phase in ("full", "incr")}
         out: Dict[str, Any] = {"scale": scales["full"], "scales": scales, "runs": {}}

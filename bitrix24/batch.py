@@ -183,7 +183,7 @@ class _Chain:
     def start(cls, client: Bitrix24Client, query: ListQuery, *, after: int, first_batch: int, below: Optional[int],
               max_batch: int) -> "_Chain":
         down = query.guard
-        guarded = down and not client.is_cached(("guard off", query.method))
+        guarded = down and not client.is_cached(_guard_off(query))
         full = max(1, min(max_batch, MAX_COMMANDS))
         size = max(1, min(first_batch, full)) if guarded else (full if first_batch >= full else 1)
         return cls(client, query, down, guarded, full, size, upper=below, after=after)
@@ -259,8 +259,10 @@ class _Chain:
         return self.guarded and k > 0 and not rows and not self.confirming and not self.client.is_cached(SUBSTITUTED)
 
     def drop_guard(self, why: Any) -> None:
-        _drop_guard(self.client, self.query, ("guard off", self.query.method), why)
+        self.client.remember(_guard_off(self.query), True)
         self.guarded = False
+        logger.info("%s: the portal does not take the zero-prefixed batch reference (%s); reading without it",
+                    self.query.method, why)
 
 
 def _chain(query: ListQuery, keys: List[str], down: bool, upper: Optional[int], after: Any,
@@ -298,10 +300,9 @@ def _page(query: ListQuery, answer: Dict[str, Any], key: str) -> List[Dict[str, 
     return rows
 
 
-def _drop_guard(client: Bitrix24Client, query: ListQuery, key: Any, why: Any) -> None:
-    client.remember(key, True)
-    logger.info("%s: the portal does not take the zero-prefixed batch reference (%s); reading without it",
-                query.method, why)
+def _guard_off(query: ListQuery) -> Tuple[str, str]:
+    """Client cache key: this method does not take the zero-prefixed bound on this portal."""
+    return ("guard off", query.method)
 
 
 def _command_failed(client: Bitrix24Client, error: CommandError, failures: int, coded_fatal: bool = False) -> int:

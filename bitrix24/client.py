@@ -555,7 +555,7 @@ class Bitrix24Client:
         if "error" in body and "result" not in body:
             if self.webhook.uses_tokens and body["error"] in TOKEN_CODES:
                 raise _TokenRejected(str(body["error"]))
-            self._raise_error(method, status, body, methods)
+            raise self.error_for(method, status, body, methods)
         if status >= 500:
             raise _Transient(f"HTTP {status}")
         timing = body.get("time")
@@ -596,9 +596,6 @@ class Bitrix24Client:
             f" {self.webhook.url_key} does not look like a Bitrix24 REST endpoint.",
             method=method,
         )
-
-    def _raise_error(self, method: str, status: int, body: Dict[str, Any], methods: Iterable[str] = ()) -> None:
-        raise self.error_for(method, status, body, methods)
 
     def error_for(self, method: str, status: int, body: Mapping[str, Any], methods: Iterable[str] = ()) -> Exception:
         """What an error answer means: the exception for it (a `_Transient` one is retried)."""

@@ -67,6 +67,10 @@ class Stream:
     def incremental_capable(self) -> bool:
         return self.cursor is not None
 
+    def list_filters(self, options: Any) -> Dict[str, Any]:
+        """The list conditions the source options add (`filters`: deals' pipelines), or none."""
+        return dict(self.filters(options)) if self.filters else {}
+
     @property
     def append_only(self) -> bool:
         """The cursor is the id itself (stage history): the table only grows, read after the last id."""

@@ -224,7 +224,7 @@ def keyset(
     """Any ID-orderable list, read by the chained-batch keyset technique, in the incremental
     `window`. A first sync is a backfill (`backfill.py`): it may stop after a slice and resume in a
     later run, in the same window."""
-    filters = stream.filters(options) if stream.filters else {}
+    filters = stream.list_filters(options)
     walk = backfill.begin(client, stream, options, cursor, guard, down=stream.reads_down)
     win = window(stream, cursor, walk, client.portal_now)
     if walk is not None and win.upper is not None:
@@ -576,7 +576,7 @@ def _sweep_ids(client: Bitrix24Client, options: Options, runs: int, turn: int) -
     stored = _stored_sweep_ids(deals, runs, turn)
     if stored is not None:
         return stored
-    query = list_query(deals, deals.filters(options) if deals.filters else {}, select=[deals.id_field])
+    query = list_query(deals, deals.list_filters(options), select=[deals.id_field])
     ids = (to_int(row.get(deals.id_field)) for page in read_keyset(client, query) for row in page)
     return sorted(i for i in ids if i and i % runs == turn)
 
