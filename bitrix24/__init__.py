@@ -191,7 +191,6 @@ def bitrix24_source(
         **flags,
         deal_category_ids=tuple(check_category_ids(deal_category_ids)),
         detect_deletes=check_detect_deletes(detect_deletes),
-        scopes_at_run_time=spa_ids is not None,
         requested=tuple(requested) if requested is not None else None,
         spa_ids=tuple(spa_ids) if spa_ids is not None else None,
         sync_types=check_sync_types(sync_types, incremental_names(spa_ids), known_names(spa_ids)),

@@ -39,7 +39,6 @@ class Options:
     enable_deal_comments: bool = False  # on when asked for, or when `streams` names deal_comments
     enable_deal_products: bool = False  # on when asked for, or when `streams` names deal_products
     detect_deletes: Optional[str] = None  # None, "delete" or "mark"
-    scopes_at_run_time: bool = False  # the source was built without asking the portal
     requested: Optional[tuple] = None  # streams the user named
     spa_ids: Optional[tuple] = None  # SPA types configured (None: discovered on the portal)
     sync_types: Mapping[str, str] = field(default_factory=dict)  # stream -> "incremental" / "full_table"
@@ -49,6 +48,11 @@ class Options:
     backfill_slice_rows: Optional[int] = None  # a backfill stops after this many rows (None: never)
     max_run_seconds: Optional[float] = None  # a backfill stops at its next answer once the run is this old
     deal_comments_refresh_runs: int = 10  # the comment sweep's period in runs; 0 = off
+
+    @property
+    def scopes_at_run_time(self) -> bool:
+        """SPA ids configured: the source was built without asking the portal, readers check scopes."""
+        return self.spa_ids is not None
 
     def enabled(self, option: Optional[str]) -> bool:
         """Whether a stream behind this source flag (None: no flag) is on."""
